@@ -1,0 +1,63 @@
+import { defineCommand } from '../runtime/cli.js';
+import { openDatabase } from './database.js';
+import { migrateDown, schemaStatus } from './migrator.js';
+import { redactUrl } from './pool.js';
+import { componentLogger } from '../runtime/logger.js';
+import { errors } from '../runtime/errors.js';
+import type { Kysely } from 'kysely';
+
+export const migrateCommand = defineCommand({
+  name: 'migrate',
+  summary: 'Apply pending database migrations (idempotent; safe when two processes run it at once).',
+  usage: 'plant-climate migrate [--status] [--down] [--down-all]',
+  options: {
+    status: { type: 'boolean' },
+    down: { type: 'boolean' },
+    'down-all': { type: 'boolean' },
+  },
+  optionHelp: {
+    status: 'list applied and pending migrations and change nothing',
+    down: 'revert the newest migration instead',
+    'down-all': 'revert every migration (drops all plant-climate tables and their data)',
+  },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
+  async run({ values, config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'migrate');
+    const readOnly = values.status === true || values.down === true || values['down-all'] === true;
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'plant-climate migrate', schema: readOnly ? 'none' : 'migrate' });
+    const db = database.db as Kysely<unknown>;
+    if (values.down || values['down-all']) {
+      const reverted = await migrateDown(db, database.schema, log, { all: values['down-all'] === true });
+      process.stdout.write(reverted.length ? `reverted: ${reverted.join(', ')}\n` : 'nothing to revert\n');
+      return;
+    }
+    const status = await schemaStatus(db, database.schema);
+    if (values.status) {
+      process.stdout.write(
+        `database: ${redactUrl(database.url)}\nschema: ${database.schema}\napplied: ${status.applied.join(', ') || '(none)'}\npending: ${status.pending.join(', ') || '(none)'}\n`,
+      );
+      return status.pending.length > 0 ? 1 : 0;
+    }
+    process.stdout.write(`schema ${database.schema} is up to date (${status.applied.length} migrations)\n`);
+    return;
+  },
+});
+
+export const embeddedDatabaseCommand = defineCommand({
+  name: 'db',
+  summary: 'Run the embedded PostgreSQL in the foreground (for psql or a second tool) and print its URL; Ctrl-C stops it.',
+  usage: 'plant-climate db',
+  options: {},
+  optionHelp: {},
+  env: ['PLANT_DATA_DIR', 'DB_SCHEMA', 'LOG_LEVEL'],
+  async run({ config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'db');
+    if (config.databaseUrl) {
+      throw errors.usage('DATABASE_URL is set: plant-climate db runs only the embedded PostgreSQL');
+    }
+    const database = await openDatabase({ config: { ...config, databaseUrl: undefined }, log, lifecycle, applicationName: 'plant-climate db', schema: 'none' });
+    process.stdout.write(`${database.url}\n`);
+    if (!database.embedded?.owner) log.info('the embedded PostgreSQL is owned by another process; this one only reports its URL');
+    await lifecycle.untilSignalled();
+  },
+});

@@ -1,0 +1,93 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * The Kysely view of the schema in `DB_SCHEMA`, kept in step with migrations/. Timestamps are
+ * `timestamptz` and come back as `Date`; `bigint` counts are parsed to `number` (db/pool.ts).
+ */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+/** Master data of a monitored location; readings for a location without a row are kept too. */
+export interface LocationTable {
+  loc_id: string;
+  name: string | null;
+  plant: string | null;
+  area: string | null;
+  temperature_min: number | null;
+  temperature_max: number | null;
+  humidity_min: number | null;
+  humidity_max: number | null;
+  active: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: DefaultedTimestamp;
+  updated_at: DefaultedTimestamp;
+}
+
+/** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
+export interface TemperatureRawTable {
+  loc_id: string;
+  capture_dt: Timestamp;
+  temperature: number | null;
+  humidity: number | null;
+  pcv_temperature: number | null;
+  gateway_id: string;
+  received_at: DefaultedTimestamp;
+}
+
+/** The hourly rollup of temperature_raw, a pure function of it. Unique on (loc_id, bucket). */
+export interface TemperatureHourlyTable {
+  loc_id: string;
+  bucket: Timestamp;
+  ymd: string;
+  hh: string;
+  temperature_max: number | null;
+  temperature_avg: number | null;
+  humidity_max: number | null;
+  humidity_avg: number | null;
+  pcv_temperature_max: number | null;
+  pcv_temperature_avg: number | null;
+  sample_count: number;
+  updated_at: DefaultedTimestamp;
+}
+
+/**
+ * (location, hour) pairs whose raw rows changed since they were last aggregated. Written only by
+ * the statement-level triggers on temperature_raw, in the writer's own transaction, so a mark is
+ * visible exactly when the rows it stands for are.
+ */
+export interface RawDirtyHourTable {
+  loc_id: string;
+  bucket: Timestamp;
+  marked_at: DefaultedTimestamp;
+}
+
+/** One polled device, kept current by its collector. */
+export interface DeviceTable {
+  gateway_id: string;
+  device_id: string;
+  loc_id: string;
+  host: string;
+  port: number;
+  unit_id: number;
+  last_ok_at: Date | null;
+  last_error: string | null;
+  last_error_at: Date | null;
+  consecutive_failures: ColumnType<number, number | undefined, number>;
+  updated_at: DefaultedTimestamp;
+}
+
+export interface Database {
+  location: LocationTable;
+  temperature_raw: TemperatureRawTable;
+  temperature: TemperatureHourlyTable;
+  raw_dirty_hour: RawDirtyHourTable;
+  device: DeviceTable;
+}
+
+export type Location = Selectable<LocationTable>;
+export type NewLocation = Insertable<LocationTable>;
+export type LocationUpdate = Updateable<LocationTable>;
+export type RawReading = Selectable<TemperatureRawTable>;
+export type NewRawReading = Insertable<TemperatureRawTable>;
+export type HourlyRow = Selectable<TemperatureHourlyTable>;
+export type Device = Selectable<DeviceTable>;
+export type { Generated };

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as initialSchema from './0001-initial-schema.js';
+
+/**
+ * Every migration, in order. Listed here rather than read from the directory so that the same
+ * list works from TypeScript sources (tests) and compiled output (bins). Names never change once
+ * released: the database records them.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001-initial-schema': initialSchema,
+};
