@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { sql, type Kysely } from 'kysely';
 import { migrateDown, migrateToLatest, schemaStatus, assertSchemaCurrent } from '../db/index.js';
+import { migrations } from '../migrations/index.js';
 import { useTestDatabase, createLogger } from './support/database.js';
+
+const ALL = Object.keys(migrations).sort();
 
 const log = createLogger('silent');
 
@@ -17,7 +20,7 @@ describe('migrations', () => {
   it('create the contract tables, and a second run changes nothing', async () => {
     const { db, schema } = database();
     const anyDb = db as unknown as Kysely<unknown>;
-    expect(await migrateToLatest(anyDb, schema, log)).toEqual(['0001-initial-schema']);
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(ALL);
     expect(await tables(anyDb, schema)).toEqual(
       expect.arrayContaining(['device', 'kysely_migration', 'location', 'raw_dirty_hour', 'temperature', 'temperature_raw']),
     );
@@ -64,10 +67,10 @@ describe('migrations', () => {
   it('revert down to nothing and apply again', async () => {
     const { db, schema } = database();
     const anyDb = db as unknown as Kysely<unknown>;
-    expect(await migrateDown(anyDb, schema, log, { all: true })).toEqual(['0001-initial-schema']);
+    expect(await migrateDown(anyDb, schema, log, { all: true })).toEqual(ALL);
     expect(await tables(anyDb, schema)).toEqual(['kysely_migration', 'kysely_migration_lock']);
     await expect(assertSchemaCurrent(anyDb, schema)).rejects.toThrow(/run `npx plant-climate migrate` first/);
-    expect(await migrateToLatest(anyDb, schema, log)).toEqual(['0001-initial-schema']);
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(ALL);
     await expect(assertSchemaCurrent(anyDb, schema)).resolves.toBeUndefined();
   });
 
@@ -77,6 +80,6 @@ describe('migrations', () => {
     await migrateDown(anyDb, schema, log, { all: true });
     await sql`DROP SCHEMA ${sql.id(schema)} CASCADE`.execute(anyDb);
     const results = await Promise.all([migrateToLatest(anyDb, schema, log), migrateToLatest(anyDb, schema, log), migrateToLatest(anyDb, schema, log)]);
-    expect(results.flat()).toEqual(['0001-initial-schema']);
+    expect(results.flat()).toEqual(ALL);
   });
 });
