@@ -24,6 +24,10 @@ export interface EmbeddedPostgres {
   readonly port: number;
   /** True when this process started or adopted the server and so stops it on shutdown. */
   readonly owner: boolean;
+  /**
+   * Stops the server if this process owns it and no other live process uses it; when another
+   * plant-climate process is still connected, ownership passes to it instead.
+   */
   stop(): Promise<void>;
 }
 
@@ -139,6 +143,7 @@ class EmbeddedCluster {
   readonly #ownerFile: string;
   readonly #credentialsFile: string;
   readonly #logFile: string;
+  readonly #usersDir: string;
   readonly #options: EmbeddedPostgresOptions;
   readonly #log: Logger;
 
@@ -150,6 +155,7 @@ class EmbeddedCluster {
     this.#ownerFile = path.join(options.dataDir, 'embedded-postgres.owner');
     this.#credentialsFile = path.join(options.dataDir, 'embedded-postgres.json');
     this.#logFile = path.join(this.pgdata, 'server.log');
+    this.#usersDir = path.join(options.dataDir, 'embedded-postgres.users');
   }
 
   get #timeoutMs(): number {
@@ -306,8 +312,46 @@ class EmbeddedCluster {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   }
 
-  async becomeOwner(): Promise<void> {
-    await fs.writeFile(this.#ownerFile, String(process.pid));
+  async becomeOwner(pid = process.pid): Promise<void> {
+    await fs.writeFile(this.#ownerFile, String(pid));
+  }
+
+  /**
+   * Every process using the server leaves its pid in users/ until it closes, so that an owner on
+   * its way out can tell whether someone still needs the server.
+   */
+  async register(): Promise<void> {
+    await fs.mkdir(this.#usersDir, { recursive: true });
+    await fs.writeFile(path.join(this.#usersDir, String(process.pid)), '');
+  }
+
+  async unregister(): Promise<void> {
+    await fs.rm(path.join(this.#usersDir, String(process.pid)), { force: true });
+  }
+
+  async otherUsers(): Promise<number[]> {
+    const entries = await fs.readdir(this.#usersDir).catch(() => [] as string[]);
+    const alive: number[] = [];
+    for (const entry of entries) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      if (isAlive(pid)) alive.push(pid);
+      else await fs.rm(path.join(this.#usersDir, entry), { force: true });
+    }
+    return alive;
+  }
+
+  /** Stop on the owner's way out, or hand the server to a process that still uses it. */
+  async release(): Promise<void> {
+    await this.unregister();
+    if ((await this.ownerPid()) !== process.pid) return;
+    const [heir] = await this.otherUsers();
+    if (heir !== undefined) {
+      await this.becomeOwner(heir);
+      this.#log.info({ heirPid: heir }, 'handing the embedded PostgreSQL over to a process that still uses it');
+      return;
+    }
+    await this.stop();
   }
 }
 
@@ -351,6 +395,7 @@ export async function ensureEmbeddedPostgres(options: EmbeddedPostgresOptions): 
     log.info({ serverPid: started.pid, port: started.port, pgdata: cluster.pgdata }, 'embedded PostgreSQL started');
     return { server: started, owner: true };
   });
+  await cluster.register();
   const credentials = await cluster.credentials();
   const base = `postgres://${encodeURIComponent(credentials.user)}:${encodeURIComponent(credentials.password)}@127.0.0.1:${server.port}`;
   await ensureDatabase(`${base}/postgres`);
@@ -360,8 +405,7 @@ export async function ensureEmbeddedPostgres(options: EmbeddedPostgresOptions): 
     port: server.port,
     owner,
     stop: () => {
-      if (!owner) return Promise.resolve();
-      stopped ??= cluster.stop();
+      stopped ??= cluster.release();
       return stopped;
     },
   };

@@ -57,6 +57,11 @@ function programHelp(program: Program): string {
   const lines = [`${program.bin}: ${program.summary}`, '', 'Commands:'];
   for (const command of program.commands) {
     lines.push(`  ${command.usage}`, `      ${command.summary}`);
+    if (command.name === undefined) {
+      for (const [name, option] of Object.entries(command.options)) {
+        lines.push(`        --${name}${option.type === 'string' ? ' VALUE' : ''}  ${command.optionHelp[name] ?? ''}`);
+      }
+    }
   }
   lines.push('', `Run \`${program.bin} COMMAND --help\` for a command's options and environment.`);
   lines.push('Exit codes: 0 done, 1 failed while running, 2 bad usage or config.');
@@ -70,7 +75,7 @@ function selectCommand(program: Program, argv: readonly string[]): { command: Co
     if (fallback) return { command: fallback, args: [] };
     return 'help';
   }
-  if (first === 'help' || ((first === '--help' || first === '-h') && !fallback)) return 'help';
+  if (first === 'help' || first === '--help' || first === '-h') return 'help';
   const named = program.commands.find((command) => command.name === first);
   if (named) return { command: named, args: rest };
   if (fallback && first.startsWith('-')) return { command: fallback, args: [...argv] };

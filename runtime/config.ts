@@ -40,6 +40,7 @@ const ENV = {
   AGGREGATOR_METRICS_PORT: port('the aggregator metrics port'),
   COLLECTOR_METRICS_PORT: port('the collector metrics port'),
   RAW_RETENTION: variable(Type.String(), `${DURATION_HINT}, or 'off'`),
+  START_HISTORY: variable(Type.String({ pattern: '^(off|0|[0-9]+(\\.[0-9]+)?(ms|s|m|h|d))$' }), `simulated history seeded by the first \`plant-climate start\`: ${DURATION_HINT}, or 'off'`),
 } satisfies Record<string, Variable>;
 
 export type EnvName = keyof typeof ENV;
@@ -72,6 +73,10 @@ export interface Config {
   readonly collector: {
     readonly metricsPort: number;
   };
+  readonly start: {
+    /** Milliseconds of simulated history the first `plant-climate start` seeds; 0 seeds none. */
+    readonly historyMs: number;
+  };
 }
 
 export const ENV_DEFAULTS = {
@@ -86,6 +91,7 @@ export const ENV_DEFAULTS = {
   AGGREGATOR_METRICS_PORT: '9465',
   COLLECTOR_METRICS_PORT: '9464',
   RAW_RETENTION: 'off',
+  START_HISTORY: '7d',
 } as const satisfies Partial<Record<EnvName, string>>;
 
 function read(env: NodeJS.ProcessEnv, name: EnvName): string | undefined {
@@ -118,6 +124,11 @@ function parseApiKeys(text: string | undefined): ApiKey[] {
       const [key = '', scope] = entry.split(':');
       return { key, canWrite: scope === 'write' };
     });
+}
+
+/** `off`/`0` is no history; the pattern of START_HISTORY has already excluded anything else. */
+function parseHistory(text: string): number | undefined {
+  return text === 'off' || text === '0' ? 0 : parseDuration(text);
 }
 
 /** Parses and validates the environment; throws a `PC_CONFIG` error (exit 2) naming the variable. */
@@ -153,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     collector: {
       metricsPort: Number(read(env, 'COLLECTOR_METRICS_PORT') ?? ENV_DEFAULTS.COLLECTOR_METRICS_PORT),
     },
+    start: { historyMs: parseHistory(read(env, 'START_HISTORY') ?? ENV_DEFAULTS.START_HISTORY) ?? 0 },
   };
 }
 

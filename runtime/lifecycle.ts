@@ -50,7 +50,10 @@ export class Lifecycle {
   /** Resolves when SIGINT or SIGTERM has been received and shutdown has finished. */
   untilSignalled(): Promise<NodeJS.Signals> {
     return new Promise((resolve) => {
+      // Signal listeners alone do not keep Node's event loop alive.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       const onSignal = (signal: NodeJS.Signals) => {
+        clearInterval(keepAlive);
         if (this.#shutdown) {
           this.#log.warn({ signal }, 'second signal: exiting without waiting for shutdown');
           process.exit(130);
