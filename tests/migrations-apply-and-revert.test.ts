@@ -67,7 +67,7 @@ describe('migrations', () => {
   it('revert down to nothing and apply again', async () => {
     const { db, schema } = database();
     const anyDb = db as unknown as Kysely<unknown>;
-    expect(await migrateDown(anyDb, schema, log, { all: true })).toEqual(ALL);
+    expect(await migrateDown(anyDb, schema, log, { all: true })).toEqual([...ALL].reverse());
     expect(await tables(anyDb, schema)).toEqual(['kysely_migration', 'kysely_migration_lock']);
     await expect(assertSchemaCurrent(anyDb, schema)).rejects.toThrow(/run `npx plant-climate migrate` first/);
     expect(await migrateToLatest(anyDb, schema, log)).toEqual(ALL);
