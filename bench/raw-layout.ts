@@ -93,7 +93,7 @@ export async function run(): Promise<string> {
     const seconds: Record<Layout, number[]> = { chosen: [], btree: [], partitioned: [], 'no-triggers': [] };
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order each round so that no layout always runs first (cold) or last.
-      const order = LAYOUTS.map((_, i) => LAYOUTS[(i + round) % LAYOUTS.length] as Layout);
+      const order = LAYOUTS.map((_, i) => LAYOUTS[(i + round) % LAYOUTS.length]);
       for (const layout of order) seconds[layout].push(await copyInto(bench.url, layout));
     }
     const base = median(seconds.chosen);

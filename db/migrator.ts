@@ -36,7 +36,7 @@ function check(results: readonly MigrationResult[] | undefined, error: unknown, 
     if (result.status === 'Success') log.info({ migration: result.migrationName, direction: result.direction }, 'migration applied');
     if (result.status === 'Error') log.error({ migration: result.migrationName }, 'migration failed');
   }
-  if (error) throw error instanceof Error ? error : new Error(String(error));
+  if (error) throw error instanceof Error ? error : new Error(`migration failed: ${JSON.stringify(error)}`);
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }
 

@@ -38,7 +38,7 @@ export interface Program {
 
 /** Helps TypeScript infer each command's option types. */
 export function defineCommand<O extends Options>(command: Command<O>): Command {
-  return command as unknown as Command;
+  return command;
 }
 
 function commandHelp(program: Program, command: Command): string {

@@ -20,7 +20,7 @@ const running = new Set<ChildProcessWithoutNullStreams>();
 export function startBin(bin: 'plant-climate' | 'collector' | 'aggregator', args: readonly string[], env: Record<string, string | undefined>): BinProcess {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bin', `${bin}.js`), ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, CI: undefined, ...env } as NodeJS.ProcessEnv,
+    env: { ...process.env, CI: undefined, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   running.add(child);
