@@ -1,16 +1,184 @@
+import type { Server } from 'node:http';
+import cliProgress from 'cli-progress';
+import cron from 'node-cron';
+import { openDatabase } from '../db/index.js';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
+import { componentLogger } from '../runtime/logger.js';
+import { formatDuration } from '../runtime/duration.js';
+import { backfill, type BackfillChunk } from './backfill.js';
+import { differingColumns, type HourDifference } from './hourly-rollup.js';
+import { createAggregatorMetrics, serveMetrics } from './metrics.js';
+import { parseDayRange } from './plant-days.js';
+import { pruneRaw } from './raw-retention.js';
+import { ScheduledAggregator, startSchedule } from './scheduled-aggregator.js';
+import { verify } from './verify.js';
+
+const DATABASE_ENV = ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'LOG_LEVEL'] as const;
+const BATCH_HOURS = 500;
+
+const frozenNote = (frozenBefore: Date | undefined, frozenDays: number) =>
+  frozenBefore
+    ? `hours before ${frozenBefore.toISOString()} are frozen (raw retention): ${frozenDays} day(s) of the range left as they are; their raw rows are gone\n`
+    : '';
 
 export const runCommand = defineCommand({
   name: 'run',
-  summary: 'Aggregate dirty hours on a schedule (AGGREGATOR_CRON).',
+  summary: 'Aggregate every complete dirty hour now (catch-up), then on the AGGREGATOR_CRON schedule, until SIGINT/SIGTERM.',
   usage: 'aggregator run',
   options: {},
   optionHelp: {},
-  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'AGGREGATOR_CRON', 'AGGREGATOR_METRICS_PORT', 'LOG_LEVEL'],
-  run() {
-    return Promise.reject(errors.usage('the aggregator is not built yet (issue: Aggregator)'));
+  env: [...DATABASE_ENV, 'AGGREGATOR_CRON', 'AGGREGATOR_METRICS_PORT'],
+  async run({ config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'aggregator');
+    if (!cron.validate(config.aggregator.cron)) {
+      throw errors.config('AGGREGATOR_CRON', `expected a cron expression such as '5 * * * *', got ${JSON.stringify(config.aggregator.cron)}`);
+    }
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator run' });
+    const metrics = createAggregatorMetrics();
+    let server: Server;
+    try {
+      const served = await serveMetrics(metrics.registry, config.aggregator.metricsPort);
+      server = served.server;
+      log.info({ port: served.port }, `metrics on http://127.0.0.1:${served.port}/metrics`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw errors.portInUse('the aggregator metrics', `port ${config.aggregator.metricsPort}`, 'Set AGGREGATOR_METRICS_PORT to a free port (0 picks one).');
+      }
+      throw error;
+    }
+    lifecycle.onShutdown('metrics server', () => new Promise<void>((resolve) => server.close(() => resolve())));
+    const aggregator = new ScheduledAggregator({ db: database.db, timezone: config.timezone, log, metrics, batchSize: BATCH_HOURS, signal: lifecycle.signal });
+    const schedule = startSchedule(aggregator, { cron: config.aggregator.cron, timezone: config.timezone, log });
+    lifecycle.onShutdown('aggregation schedule', () => schedule.stop());
+    log.info({ cron: config.aggregator.cron, timezone: config.timezone }, 'aggregator scheduled');
+    await lifecycle.untilSignalled();
   },
 });
 
-export const aggregatorCommands = [runCommand];
+function chunkReporter(log: ReturnType<typeof componentLogger>, verb: string): { onChunk: (chunk: BackfillChunk, done: number, of: number) => void; stop: () => void } {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { format: `${verb} [{bar}] {value}/{total} days | {day} | ETA {eta_formatted}`, stream: process.stderr },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      onChunk: (chunk, done, of) => {
+        if (!started) {
+          bar.start(of, 0, { day: chunk.day });
+          started = true;
+        }
+        bar.update(done, { day: chunk.day });
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  return {
+    onChunk: (chunk, done, of) =>
+      log.info(
+        { day: chunk.day, done, of, frozen: chunk.frozen, written: chunk.written, unchanged: chunk.unchanged, removed: chunk.removed, rawRows: chunk.rawRows },
+        `${verb} day ${chunk.day} done (${done}/${of})`,
+      ),
+    stop: () => undefined,
+  };
+}
+
+export const backfillCommand = defineCommand({
+  name: 'backfill',
+  summary: 'Re-aggregate whole days (both inclusive, in PLANT_TIMEZONE) from the raw table, one transaction per day.',
+  usage: 'aggregator backfill --start YYYY-MM-DD --end YYYY-MM-DD [--location ID] [--dry-run]',
+  options: { start: { type: 'string' }, end: { type: 'string' }, location: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  optionHelp: {
+    start: 'first day, YYYY-MM-DD (in PLANT_TIMEZONE)',
+    end: 'last day, YYYY-MM-DD, inclusive',
+    location: 'only this loc_id',
+    'dry-run': 'report what would change and write nothing',
+  },
+  env: [...DATABASE_ENV],
+  async run({ values, config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'aggregator');
+    const { start, end } = parseDayRange(values.start, values.end);
+    if (values.location !== undefined && values.location.trim() === '') throw errors.usage('--location: expected a loc_id');
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator backfill' });
+    const dryRun = values['dry-run'] === true;
+    const reporter = chunkReporter(log, dryRun ? 'dry-run' : 'backfill');
+    const summary = await backfill(database.db, {
+      timezone: config.timezone,
+      start,
+      end,
+      locId: values.location,
+      dryRun,
+      onChunk: reporter.onChunk,
+      signal: lifecycle.signal,
+    }).finally(() => reporter.stop());
+    const scope = `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`;
+    process.stdout.write(
+      `${dryRun ? 'dry run, nothing written: ' : ''}backfill ${scope}: ${summary.days} day(s), ${summary.hours} hour(s) with data; ` +
+        `${summary.written} ${dryRun ? 'would be written' : 'written'}, ${summary.unchanged} unchanged, ${summary.removed} ${dryRun ? 'would be removed' : 'removed'}; ` +
+        `${summary.rawRows} raw rows read in ${formatDuration(Math.max(1, Math.round(summary.milliseconds)))}\n` +
+        frozenNote(summary.frozenBefore, summary.frozenDays),
+    );
+  },
+});
+
+function describeDifference(difference: HourDifference): string {
+  const where = `${difference.bucket} ${difference.loc_id}`;
+  if (difference.kind === 'missing') return `${where} missing: raw rows give ${JSON.stringify(difference.fresh)} but there is no hourly row`;
+  if (difference.kind === 'extra') return `${where} extra: hourly row ${JSON.stringify(difference.stored)} but no raw rows`;
+  const columns = differingColumns(difference).map(
+    (column) => `${column} stored=${JSON.stringify(difference.stored?.[column] ?? null)} fresh=${JSON.stringify(difference.fresh?.[column] ?? null)}`,
+  );
+  return `${where} wrong: ${columns.join(', ')}`;
+}
+
+export const verifyCommand = defineCommand({
+  name: 'verify',
+  summary: 'Compare the hourly table with a fresh aggregation of the raw table and list every differing hour (exit 1 if any).',
+  usage: 'aggregator verify --start YYYY-MM-DD --end YYYY-MM-DD [--location ID]',
+  options: { start: { type: 'string' }, end: { type: 'string' }, location: { type: 'string' } },
+  optionHelp: { start: 'first day, YYYY-MM-DD (in PLANT_TIMEZONE)', end: 'last day, YYYY-MM-DD, inclusive', location: 'only this loc_id' },
+  env: [...DATABASE_ENV],
+  async run({ values, config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'aggregator');
+    const { start, end } = parseDayRange(values.start, values.end);
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator verify' });
+    const report = await verify(database.db, {
+      timezone: config.timezone,
+      start,
+      end,
+      locId: values.location,
+      onDifference: (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
+    });
+    process.stdout.write(
+      `verify ${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone}): ${report.hours} hour(s) with data, ` +
+        `${report.rawRows} raw rows, ${report.differences} differing hour(s)\n` +
+        frozenNote(report.frozenBefore, report.frozenDays),
+    );
+    return report.differences > 0 ? 1 : 0;
+  },
+});
+
+export const pruneCommand = defineCommand({
+  name: 'prune',
+  summary: 'Drop raw rows older than RAW_RETENTION, after aggregating their hours; those hours become frozen.',
+  usage: 'aggregator prune',
+  options: {},
+  optionHelp: {},
+  env: [...DATABASE_ENV, 'RAW_RETENTION'],
+  async run({ config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'aggregator');
+    const retentionMs = config.aggregator.rawRetentionMs;
+    if (retentionMs === undefined) throw errors.config('RAW_RETENTION', 'raw retention is off; set it (e.g. 90d) to prune');
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator prune' });
+    const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal });
+    process.stdout.write(
+      `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.rawRowsDeleted} raw rows deleted; ` +
+        `hours before ${report.frozenBefore?.toISOString() ?? '(none)'} are frozen\n`,
+    );
+  },
+});
+
+export const aggregatorCommands = [runCommand, backfillCommand, verifyCommand, pruneCommand];

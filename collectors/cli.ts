@@ -1,5 +1,14 @@
+import fs from 'node:fs/promises';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
+import { componentLogger } from '../runtime/logger.js';
+import { parseDuration, DURATION_HINT } from '../runtime/duration.js';
+import { openDatabase } from '../db/index.js';
+import { loadGatewayConfig } from './gateway-config.js';
+import { planRequests } from './request-plan.js';
+import { startCollector } from './collector.js';
+import { SimulatedPlant, parseFaults, FAULTS_HINT } from './simulated-plant.js';
+import { seedHistory } from './history-seeding.js';
 
 export const collectCommand = defineCommand({
   name: undefined,
@@ -8,20 +17,93 @@ export const collectCommand = defineCommand({
   options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } },
   optionHelp: { config: 'the gateway config (YAML)', check: 'validate the config and exit without polling' },
   env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'COLLECTOR_METRICS_PORT', 'LOG_LEVEL'],
-  run() {
-    return Promise.reject(errors.usage('the collector is not built yet (issue: Collectors)'));
+  async run({ values, config, log: root, lifecycle }) {
+    if (!values.config) throw errors.usage('--config FILE is required\nUsage: collector --config FILE [--check]');
+    const gateway = await loadGatewayConfig(values.config);
+    if (values.check) {
+      const requests = gateway.devices.reduce((sum, device) => sum + planRequests(device.registers, gateway.maxGap).length, 0);
+      const endpoints = new Set(gateway.devices.map((device) => `${device.host}:${device.port}`)).size;
+      process.stdout.write(`${values.config}: OK (gateway ${gateway.gateway}: ${gateway.devices.length} devices on ${endpoints} endpoints, ${requests} requests per poll round)\n`);
+      return;
+    }
+    const log = componentLogger(root, 'collector');
+    await startCollector({ gateway, config, log, lifecycle });
+    await lifecycle.untilSignalled();
   },
 });
+
+function positiveInteger(name: string, text: string | undefined, fallback: number, max = 100_000): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 0 || Number(text) > max) throw errors.usage(`--${name}: expected a whole number up to ${max}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function durationOption(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw errors.usage(`--${name}: expected ${DURATION_HINT}, got ${JSON.stringify(text)}`);
+  return ms;
+}
 
 export const simulateCommand = defineCommand({
   name: 'simulate',
   summary: 'Serve simulated temperature/humidity transmitters over Modbus TCP.',
-  usage: 'collector simulate',
-  options: {},
-  optionHelp: {},
-  env: ['LOG_LEVEL'],
-  run() {
-    return Promise.reject(errors.usage('the simulator is not built yet (issue: Collectors)'));
+  usage:
+    'collector simulate [--host 127.0.0.1] [--port 0] [--devices 4] [--units-per-port 1] [--gateway gw-sim] [--config-host HOST] ' +
+    '[--write-config FILE] [--poll-interval 10s] [--faults SPEC] [--seed-history 7d --seed-interval 60s]',
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    devices: { type: 'string' },
+    'units-per-port': { type: 'string' },
+    gateway: { type: 'string' },
+    'config-host': { type: 'string' },
+    'write-config': { type: 'string' },
+    'poll-interval': { type: 'string' },
+    faults: { type: 'string' },
+    'seed-history': { type: 'string' },
+    'seed-interval': { type: 'string' },
+  },
+  optionHelp: {
+    host: 'address to listen on (default 127.0.0.1)',
+    port: 'first TCP port; one port per --units-per-port devices (default 0: free ports)',
+    devices: 'number of simulated transmitters (default 4)',
+    'units-per-port': 'unit ids behind each port, like a TCP-to-RTU gateway (default 1)',
+    gateway: 'gateway name written to the config (default gw-sim)',
+    'config-host': 'host written to the config (default the listen host)',
+    'write-config': 'write the gateway config (YAML) that polls the simulator to FILE',
+    'poll-interval': 'poll interval written to the config (default 10s)',
+    faults: FAULTS_HINT,
+    'seed-history': 'write this much simulated history (e.g. 7d) into temperature_raw before serving',
+    'seed-interval': 'spacing of seeded readings (default 60s)',
+  },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
+  async run({ values, config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'simulator');
+    const host = values.host ?? '127.0.0.1';
+    const port = positiveInteger('port', values.port, 0, 65535);
+    const devices = positiveInteger('devices', values.devices, 4);
+    const unitsPerPort = positiveInteger('units-per-port', values['units-per-port'], 1, 247);
+    if (devices < 1 || unitsPerPort < 1) throw errors.usage('--devices and --units-per-port must be at least 1');
+    const gateway = values.gateway ?? 'gw-sim';
+    const faults = parseFaults(values.faults);
+    const pollInterval = values['poll-interval'] ?? '10s';
+    durationOption('poll-interval', pollInterval);
+    const seedMs = durationOption('seed-history', values['seed-history']);
+    const seedIntervalMs = durationOption('seed-interval', values['seed-interval']) ?? 60_000;
+    const plant = await SimulatedPlant.start({ host, port, devices, unitsPerPort, faults, log });
+    lifecycle.onShutdown('simulator', () => plant.stop());
+    if (values['write-config']) {
+      await fs.writeFile(values['write-config'], plant.gatewayConfig({ gateway, host: values['config-host'] ?? host, pollInterval, timeout: '1s' }));
+    }
+    if (seedMs !== undefined) {
+      const database = await openDatabase({ config, log, lifecycle, applicationName: 'collector simulate', schema: 'check' });
+      await seedHistory({ pool: database.pool, gateway, devices: plant.devices, durationMs: seedMs, intervalMs: seedIntervalMs, log });
+    }
+    process.stdout.write(
+      `${JSON.stringify({ event: 'listening', host, ports: plant.ports, devices: plant.devices.map(({ id, loc_id, port: devicePort, unit_id }) => ({ id, loc_id, port: devicePort, unit_id })) })}\n`,
+    );
+    await lifecycle.untilSignalled();
   },
 });
 

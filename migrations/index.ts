@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema.js';
+import * as aggregatorState from './0002-aggregator-state.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so that the same
@@ -8,4 +9,5 @@ import * as initialSchema from './0001-initial-schema.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial-schema': initialSchema,
+  '0002-aggregator-state': aggregatorState,
 };

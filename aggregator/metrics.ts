@@ -1,0 +1,62 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The aggregator's Prometheus metrics (names fixed in notes/INTERFACES.md). */
+export interface AggregatorMetrics {
+  readonly registry: Registry;
+  readonly runDuration: Histogram;
+  readonly hours: Counter<'outcome'>;
+  readonly dirtyHours: Gauge;
+  readonly rawRowsScanned: Counter;
+  readonly lag: Gauge;
+  readonly lastSuccess: Gauge;
+  readonly lastVerify: Gauge;
+  readonly failures: Counter;
+}
+
+export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = {}): AggregatorMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'plant_aggregator_' });
+  const registers = [registry];
+  const metrics: AggregatorMetrics = {
+    registry,
+    runDuration: new Histogram({
+      name: 'plant_aggregator_run_duration_seconds',
+      help: 'Duration of a scheduled aggregation run',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    }),
+    hours: new Counter({ name: 'plant_aggregator_hours_total', help: 'Hours aggregated, by outcome', labelNames: ['outcome'], registers }),
+    dirtyHours: new Gauge({ name: 'plant_aggregator_dirty_hours', help: 'Dirty (location, hour) marks of complete hours still waiting after the last run', registers }),
+    rawRowsScanned: new Counter({ name: 'plant_aggregator_raw_rows_scanned_total', help: 'Raw rows read by the rollup', registers }),
+    lag: new Gauge({ name: 'plant_aggregator_lag_seconds', help: 'Now minus the end of the newest aggregated complete hour', registers }),
+    lastSuccess: new Gauge({ name: 'plant_aggregator_last_success_timestamp_seconds', help: 'Unix time of the last successful run', registers }),
+    lastVerify: new Gauge({ name: 'plant_aggregator_last_verify_timestamp_seconds', help: 'Unix time of the last verify (any process)', registers }),
+    failures: new Counter({ name: 'plant_aggregator_failures_total', help: 'Runs that failed', registers }),
+  };
+  for (const outcome of ['written', 'unchanged', 'removed']) metrics.hours.inc({ outcome }, 0);
+  return metrics;
+}
+
+/** Serves /metrics on `port` (0 picks a free one); resolves with the server and its port. */
+export async function serveMetrics(registry: Registry, port: number, host?: string): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

@@ -1,0 +1,87 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/index.js';
+import { advanceFrozenBefore } from './aggregator-state.js';
+import { aggregateDirtyHours } from './dirty-hour-run.js';
+import { inHourlyTransaction } from './hourly-transaction.js';
+
+const HOUR_MS = 3_600_000;
+
+export interface PruneOptions {
+  readonly timezone: string;
+  /** RAW_RETENTION in milliseconds. */
+  readonly retentionMs: number;
+  readonly now: Date;
+  /** Dirty hours per aggregation batch. */
+  readonly batchSize: number;
+  /** Hours of raw data deleted per statement (each statement is its own transaction). */
+  readonly deleteSliceHours?: number;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface PruneReport {
+  /** Hours before this are frozen (the horizon in force after the prune). */
+  readonly frozenBefore: Date | undefined;
+  readonly rawRowsDeleted: number;
+  /** Dirty hours aggregated first, so that no raw row of an unaggregated hour is dropped. */
+  readonly hoursAggregated: number;
+}
+
+/**
+ * Raw retention. First aggregates every dirty hour before the target horizon, then moves the
+ * recorded horizon forward, but never past an hour whose mark is still held by an uncommitted
+ * writer (it is not aggregated yet), then deletes raw rows before the horizon one slice at a
+ * time. The deletes mark their hours dirty like any other delete; marks before the horizon are
+ * dropped here and by every run without touching the frozen hourly rows.
+ *
+ * A reading that arrives for an hour before the horizon after it has moved is outside the
+ * retention period: it is deleted by the next prune and never changes its frozen hour.
+ */
+export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Promise<PruneReport> {
+  const target = new Date(Math.floor((options.now.getTime() - options.retentionMs) / HOUR_MS) * HOUR_MS);
+  const aggregated = await aggregateDirtyHours(db, {
+    timezone: options.timezone,
+    completeBefore: target,
+    batchSize: options.batchSize,
+    signal: options.signal,
+  });
+  const horizon = await inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
+    const { rows } = await sql<{ bucket: Date | null }>`
+      SELECT min(bucket) AS bucket FROM raw_dirty_hour
+      WHERE bucket < ${target} ${frozenBefore ? sql`AND bucket >= ${frozenBefore}` : sql``}`.execute(trx);
+    const pending = rows[0]?.bucket ?? undefined;
+    const candidate = pending && pending < target ? pending : target;
+    if (frozenBefore && candidate <= frozenBefore) return frozenBefore;
+    return advanceFrozenBefore(trx, candidate);
+  });
+  // Per location along the primary key: finding the next row to delete is an index probe, so
+  // gaps in the data cost nothing, and each statement deletes at most one slice of one location.
+  const { rows: locations } = await sql<{ loc_id: string }>`
+    WITH RECURSIVE locs AS (
+      (SELECT loc_id FROM temperature_raw ORDER BY loc_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > locs.loc_id ORDER BY r.loc_id LIMIT 1)
+      FROM locs WHERE locs.loc_id IS NOT NULL
+    )
+    SELECT loc_id FROM locs WHERE loc_id IS NOT NULL`.execute(db);
+  const sliceMs = (options.deleteSliceHours ?? 24) * HOUR_MS;
+  let rawRowsDeleted = 0;
+  for (const { loc_id: locId } of locations) {
+    let cursor: Date | undefined = new Date(0);
+    while (cursor && !options.signal?.aborted) {
+      const found: { rows: { next: Date | null }[] } = await sql<{ next: Date | null }>`
+        SELECT min(capture_dt) AS next FROM temperature_raw
+        WHERE loc_id = ${locId} AND capture_dt >= ${cursor} AND capture_dt < ${horizon}`.execute(db);
+      const next: Date | undefined = found.rows[0]?.next ?? undefined;
+      if (!next) break;
+      const to: Date = new Date(Math.min(next.getTime() + sliceMs, horizon.getTime()));
+      const deleted = await sql`
+        DELETE FROM temperature_raw WHERE loc_id = ${locId} AND capture_dt >= ${next} AND capture_dt < ${to}`.execute(db);
+      rawRowsDeleted += Number(deleted.numAffectedRows ?? 0);
+      cursor = to;
+    }
+  }
+  await sql`
+    DELETE FROM raw_dirty_hour WHERE (loc_id, bucket) IN (
+      SELECT loc_id, bucket FROM raw_dirty_hour WHERE bucket < ${horizon} FOR UPDATE SKIP LOCKED)`.execute(db);
+  return { frozenBefore: horizon, rawRowsDeleted, hoursAggregated: aggregated.claimed };
+}

@@ -1,0 +1,80 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '../runtime/config.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Database } from '../db/schema.js';
+import { sendProblem } from './problem.js';
+import settingsPlugin from './plugins/settings.js';
+import databasePlugin from './plugins/database.js';
+import errorsPlugin from './plugins/errors.js';
+import corsPlugin from './plugins/cors.js';
+import metricsPlugin from './plugins/metrics.js';
+import openapiPlugin from './plugins/openapi.js';
+import authPlugin from './plugins/auth.js';
+import rateLimitPlugin from './plugins/rate-limit.js';
+import healthRoutes from './routes/health.js';
+import v1Routes from './routes/v1.js';
+import statusPageRoutes from './routes/status-page.js';
+
+export interface ApiDatabase {
+  readonly db: Kysely<Database>;
+  /** The pool behind `db`; the API streams CSV through a cursor on it. */
+  readonly pool: pg.Pool;
+  /** DB_SCHEMA, for the /ready schema check. */
+  readonly schema: string;
+}
+
+export interface BuildAppOptions {
+  readonly config: Pick<Config, 'timezone' | 'api'>;
+  /** The process logger; the API logs through a child named `api`. */
+  readonly log: Logger;
+  /** Open connections; the caller owns them (closing the app does not close them). */
+  readonly database: ApiDatabase;
+  /** HMAC secret of page cursors (default: random per process). */
+  readonly cursorSecret?: Buffer;
+  /** A device with no successful poll for this long is `silent` (default 5 minutes). */
+  readonly deviceSilentAfterMs?: number;
+  /** The clock, for tests of partial hours and cacheability. */
+  readonly now?: () => Date;
+}
+
+export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/**
+ * The whole API as a Fastify instance, ready but not listening: `plant-climate api` listens on
+ * it, tests `inject` into it or listen on port 0. After fastify/demo: one plugin per concern,
+ * each naming what it depends on, and the routes as plugins of their own.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
+  const logger: FastifyBaseLogger = options.log.child({ component: 'api' });
+  const app = Fastify({
+    // Request logs carry method, path and status only (Fastify's serialisers): never headers, so never keys.
+    loggerInstance: logger,
+    bodyLimit: 64 * 1024,
+    // A path parameter longer than this (a loc_id is at most 128 characters) is a 404, not work.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    trustProxy: false,
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true, allErrors: true } },
+    // Malformed URLs (bad percent-encoding) never reach a route; answer them as problem+json too.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(request, reply, Object.assign(error, { statusCode: 400 }));
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(settingsPlugin, options);
+  await app.register(databasePlugin, { database: options.database });
+  await app.register(errorsPlugin);
+  // First of the route-adding plugins, so that its route table sees every route (CORS preflights too).
+  await app.register(openapiPlugin);
+  await app.register(corsPlugin);
+  await app.register(metricsPlugin);
+  await app.register(authPlugin);
+  await app.register(rateLimitPlugin);
+  await app.register(healthRoutes);
+  await app.register(statusPageRoutes);
+  await app.register(v1Routes, { prefix: '/v1' });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** One page of a collection: `limit + 1` rows were fetched, so an extra row means a next page. */
+export function pageOf<T>(rows: readonly T[], limit: number, cursorAfter: (last: T) => string): { data: T[]; next_cursor: string | null } {
+  if (rows.length <= limit) return { data: [...rows], next_cursor: null };
+  const data = rows.slice(0, limit);
+  return { data, next_cursor: cursorAfter(data[data.length - 1]) };
+}
+
+/** A strong ETag over the exact bytes sent. */
+export function etagOf(payload: string | Buffer): string {
+  return `"${createHash('sha256').update(payload).digest('base64url').slice(0, 27)}"`;
+}
+
+/** `Link: <same request with cursor=...>; rel="next"` (RFC 8288), relative to the request. */
+export function linkNext(request: FastifyRequest, reply: FastifyReply, nextCursor: string | null): void {
+  if (nextCursor === null) return;
+  const url = new URL(request.url, 'http://api.invalid');
+  url.searchParams.set('cursor', nextCursor);
+  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`);
+}
+
+/**
+ * Sends a JSON body. Responses that cover only complete past hours are cacheable: they get a
+ * strong ETag over the serialised body and `Cache-Control`, and a matching If-None-Match gets
+ * 304. Late readings can still change a past hour, so the ETag is over the content, and
+ * clients revalidate after a minute. Anything else (it includes the current hour) is `no-cache`.
+ */
+export function sendJson(request: FastifyRequest, reply: FastifyReply, body: unknown, cacheable: boolean): FastifyReply {
+  if (!cacheable) return reply.header('cache-control', 'no-cache').send(body);
+  return sendJsonText(request, reply, reply.serialize(body) as string, true);
+}
+
+/** `sendJson` for a body already serialised (JSON made by PostgreSQL). */
+export function sendJsonText(request: FastifyRequest, reply: FastifyReply, payload: string | Buffer, cacheable: boolean, knownEtag?: string): FastifyReply {
+  reply.header('content-type', 'application/json; charset=utf-8');
+  if (!cacheable) return reply.header('cache-control', 'no-cache').send(payload);
+  const etag = knownEtag ?? etagOf(payload);
+  reply.header('etag', etag).header('cache-control', 'private, max-age=60');
+  const match = request.headers['if-none-match'];
+  if (typeof match === 'string' && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag || candidate.trim() === '*')) {
+    return reply.code(304).send();
+  }
+  return reply.send(payload);
+}

@@ -1,0 +1,37 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { CursorCodec } from '../cursor.js';
+import type { BuildAppOptions } from '../app.js';
+
+export interface ApiSettings {
+  /** PLANT_TIMEZONE: dates in `from`/`to` and `ymd`/`hh` are in it. */
+  readonly timezone: string;
+  readonly keys: BuildAppOptions['config']['api']['keys'];
+  readonly rateLimitPerMinute: number;
+  readonly corsOrigins: readonly string[];
+  readonly deviceSilentAfterMs: number;
+  readonly cursors: CursorCodec;
+  readonly now: () => Date;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    settings: ApiSettings;
+  }
+}
+
+/** What the routes need from the config, decorated once so that every plugin reads the same. */
+async function settings(app: FastifyInstance, options: BuildAppOptions): Promise<void> {
+  app.decorate('settings', {
+    timezone: options.config.timezone,
+    keys: options.config.api.keys,
+    rateLimitPerMinute: options.config.api.rateLimitPerMinute,
+    corsOrigins: options.config.api.corsOrigins,
+    deviceSilentAfterMs: options.deviceSilentAfterMs ?? 5 * 60_000,
+    cursors: new CursorCodec(options.cursorSecret),
+    now: options.now ?? (() => new Date()),
+  } satisfies ApiSettings);
+  return Promise.resolve();
+}
+
+export default fp(settings, { name: 'settings', fastify: '5.x' });

@@ -1,0 +1,158 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../db/schema.js';
+import { HOUR_MS } from '../time-range.js';
+
+export interface HourlyRecord {
+  loc_id: string;
+  bucket: Date;
+  ymd: string;
+  hh: string;
+  temperature_max: number | null;
+  temperature_avg: number | null;
+  humidity_max: number | null;
+  humidity_avg: number | null;
+  pcv_temperature_max: number | null;
+  pcv_temperature_avg: number | null;
+  sample_count: number;
+  partial: boolean;
+}
+
+export const HOURLY_COLUMNS = [
+  'loc_id',
+  'bucket',
+  'ymd',
+  'hh',
+  'temperature_max',
+  'temperature_avg',
+  'humidity_max',
+  'humidity_avg',
+  'pcv_temperature_max',
+  'pcv_temperature_avg',
+  'sample_count',
+  'partial',
+] as const;
+
+export interface HourlyQuery {
+  /** undefined: every location. */
+  readonly locIds: readonly string[] | undefined;
+  readonly from: Date;
+  readonly to: Date;
+  /** Keyset: rows strictly after (bucket, loc_id). */
+  readonly after: { readonly bucket: Date; readonly locId: string } | undefined;
+  /**
+   * The current hour when `include_partial=true` and it lies in the range: its row is computed
+   * from raw readings at query time, replacing whatever the hourly table may hold for it.
+   */
+  readonly partialHour: Date | undefined;
+  /** PLANT_TIMEZONE, for the partial row's ymd/hh. */
+  readonly timezone: string;
+}
+
+/** Hourly rows ordered by (bucket, loc_id): the stored hours, plus the partial hour on request. */
+export function hourlyQuery(db: Kysely<Database>, query: HourlyQuery) {
+  let stored = db
+    .selectFrom('temperature')
+    .select([
+      'loc_id',
+      'bucket',
+      'ymd',
+      'hh',
+      'temperature_max',
+      'temperature_avg',
+      'humidity_max',
+      'humidity_avg',
+      'pcv_temperature_max',
+      'pcv_temperature_avg',
+      'sample_count',
+      sql<boolean>`false`.as('partial'),
+    ])
+    .where('bucket', '>=', query.from)
+    .where('bucket', '<', query.partialHour ?? query.to);
+  if (query.locIds) stored = stored.where('loc_id', 'in', [...query.locIds]);
+
+  const source = (() => {
+    if (!query.partialHour) return stored;
+    const hour = query.partialHour;
+    let raw = db
+      .selectFrom('temperature_raw')
+      .select((eb) => [
+        'loc_id',
+        sql<Date>`${hour}::timestamptz`.as('bucket'),
+        sql<string>`to_char(${hour}::timestamptz AT TIME ZONE ${query.timezone}, 'YYYYMMDD')`.as('ymd'),
+        sql<string>`to_char(${hour}::timestamptz AT TIME ZONE ${query.timezone}, 'HH24')`.as('hh'),
+        eb.fn.max('temperature').as('temperature_max'),
+        eb.fn.avg<number>('temperature').as('temperature_avg'),
+        eb.fn.max('humidity').as('humidity_max'),
+        eb.fn.avg<number>('humidity').as('humidity_avg'),
+        eb.fn.max('pcv_temperature').as('pcv_temperature_max'),
+        eb.fn.avg<number>('pcv_temperature').as('pcv_temperature_avg'),
+        sql<number>`count(*)::integer`.as('sample_count'),
+        sql<boolean>`true`.as('partial'),
+      ])
+      .where('capture_dt', '>=', hour)
+      .where('capture_dt', '<', new Date(hour.getTime() + HOUR_MS))
+      .groupBy('loc_id');
+    if (query.locIds) raw = raw.where('loc_id', 'in', [...query.locIds]);
+    return stored.unionAll(raw);
+  })();
+
+  let rows = db.selectFrom(source.as('h')).selectAll();
+  if (query.after) {
+    const { bucket, locId } = query.after;
+    rows = rows.where((eb) => eb(eb.refTuple('h.bucket', 'h.loc_id'), '>', eb.tuple(bucket, locId)));
+  }
+  return rows.orderBy('h.bucket').orderBy('h.loc_id');
+}
+
+export interface HourlyJsonPage {
+  /** The page's rows as a JSON array, built by PostgreSQL. */
+  readonly json: string;
+  /** The (bucket, loc_id) of the last row when there is a next page. */
+  readonly last: { readonly bucket: Date; readonly locId: string } | undefined;
+}
+
+/**
+ * One page of hourly rows as JSON text made by PostgreSQL (json_build_object in C) rather than
+ * parsed into JavaScript objects and serialised again: the 30-day query of a location is 720 rows
+ * of 12 fields, and row parsing and serialising dominated its cost in Node (bench/api-hourly.ts).
+ * Field names and values are the same as HourlyRow's; `partial` also marks a stored hour that
+ * has not ended at `now`.
+ */
+export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, limit: number, now: Date): Promise<HourlyJsonPage> {
+  const page = hourlyQuery(db, query).limit(limit + 1);
+  const endedBefore = new Date(now.getTime() - HOUR_MS);
+  // row_to_json-style output of a named row is compact ("key":value), a third smaller than
+  // json_build_object's ("key" : value) for the same fields.
+  const { rows } = await sql<{ json: string; last_bucket: Date | null; last_loc_id: string | null }>`
+    SELECT
+      coalesce(json_agg(r ORDER BY p.rn) FILTER (WHERE p.rn <= ${limit}), '[]')::text AS json,
+      max(p.bucket) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_bucket,
+      max(p.loc_id) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_loc_id
+    FROM (
+      SELECT q.*, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
+    ) AS p
+    CROSS JOIN LATERAL (
+      SELECT p.loc_id, to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, p.ymd, p.hh,
+             p.temperature_max, p.temperature_avg, p.humidity_max, p.humidity_avg, p.pcv_temperature_max, p.pcv_temperature_avg,
+             p.sample_count, p.partial OR p.bucket > ${endedBefore}::timestamptz AS partial
+    ) AS r`.execute(db);
+  const row = rows[0];
+  return {
+    json: row?.json ?? '[]',
+    last: row?.last_bucket && row.last_loc_id !== null ? { bucket: row.last_bucket, locId: row.last_loc_id } : undefined,
+  };
+}
+
+/**
+ * A fingerprint of every stored hourly row in the query's range: the count and an XOR of a hash
+ * of each whole row (values and updated_at), so any insert, update or delete changes it. Only
+ * for ranges of complete past hours (no partial hour).
+ */
+export async function hourlyVersion(db: Kysely<Database>, query: Pick<HourlyQuery, 'locIds' | 'from' | 'to'>): Promise<string> {
+  const locFilter = query.locIds ? sql`AND t.loc_id = ANY(${[...query.locIds]}::text[])` : sql``;
+  const { rows } = await sql<{ version: string }>`
+    SELECT count(*) || ':' || coalesce(bit_xor(hashtextextended(t::text, 0)), 0) AS version
+    FROM temperature t
+    WHERE t.bucket >= ${query.from}::timestamptz AND t.bucket < ${query.to}::timestamptz ${locFilter}`.execute(db);
+  return rows[0]?.version ?? '';
+}

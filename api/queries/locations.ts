@@ -1,0 +1,121 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database } from '../../db/schema.js';
+import type { LocationInput } from '../schemas.js';
+
+export interface LocationRecord {
+  loc_id: string;
+  name: string | null;
+  plant: string | null;
+  area: string | null;
+  temperature_min: number | null;
+  temperature_max: number | null;
+  humidity_min: number | null;
+  humidity_max: number | null;
+  active: boolean;
+  registered: boolean;
+}
+
+/**
+ * Every loc_id that has readings, hourly rows or devices. DISTINCT over the raw table would
+ * read all of it; a recursive "loose index scan" jumps from one loc_id to the next along the
+ * primary keys, one index probe per location.
+ */
+const SEEN_LOC_IDS = sql`
+  raw_ids AS (
+    (SELECT loc_id FROM temperature_raw ORDER BY loc_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > raw_ids.loc_id ORDER BY r.loc_id LIMIT 1)
+    FROM raw_ids WHERE raw_ids.loc_id IS NOT NULL
+  ),
+  hourly_ids AS (
+    (SELECT loc_id FROM temperature ORDER BY loc_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT h.loc_id FROM temperature h WHERE h.loc_id > hourly_ids.loc_id ORDER BY h.loc_id LIMIT 1)
+    FROM hourly_ids WHERE hourly_ids.loc_id IS NOT NULL
+  ),
+  seen AS (
+    SELECT loc_id FROM raw_ids WHERE loc_id IS NOT NULL
+    UNION SELECT loc_id FROM hourly_ids WHERE loc_id IS NOT NULL
+    UNION SELECT loc_id FROM device
+  )`;
+
+const ALL_LOCATIONS = sql`
+  SELECT loc_id, name, plant, area, temperature_min, temperature_max, humidity_min, humidity_max, active, true AS registered FROM location
+  UNION ALL
+  SELECT s.loc_id, NULL, NULL, NULL, NULL::float8, NULL::float8, NULL::float8, NULL::float8, true, false
+  FROM seen s WHERE NOT EXISTS (SELECT 1 FROM location l WHERE l.loc_id = s.loc_id)`;
+
+export async function listLocations(db: Kysely<Database>, options: { after: string | undefined; limit: number }): Promise<LocationRecord[]> {
+  const after: RawBuilder<unknown> = options.after !== undefined ? sql`WHERE a.loc_id > ${options.after}` : sql``;
+  const { rows } = await sql<LocationRecord>`
+    WITH RECURSIVE ${SEEN_LOC_IDS}
+    SELECT * FROM (${ALL_LOCATIONS}) AS a ${after} ORDER BY a.loc_id LIMIT ${options.limit}`.execute(db);
+  return rows;
+}
+
+/** Every loc_id known to the system, registered or not (for the collection of latest readings). */
+export async function allLocIds(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ loc_id: string }>`
+    WITH RECURSIVE ${SEEN_LOC_IDS}
+    SELECT loc_id FROM seen UNION SELECT loc_id FROM location ORDER BY loc_id`.execute(db);
+  return rows.map((row) => row.loc_id);
+}
+
+/** The location, its unregistered stand-in when it only has data, or undefined when unknown. */
+export async function findLocation(db: Kysely<Database>, locId: string): Promise<LocationRecord | undefined> {
+  const row = await db.selectFrom('location').selectAll().where('loc_id', '=', locId).executeTakeFirst();
+  if (row) {
+    const { created_at: _created, updated_at: _updated, ...fields } = row;
+    return { ...fields, registered: true };
+  }
+  const { rows } = await sql<{ seen: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM temperature_raw WHERE loc_id = ${locId})
+        OR EXISTS (SELECT 1 FROM temperature WHERE loc_id = ${locId})
+        OR EXISTS (SELECT 1 FROM device WHERE loc_id = ${locId}) AS seen`.execute(db);
+  if (!rows[0]?.seen) return undefined;
+  return {
+    loc_id: locId,
+    name: null,
+    plant: null,
+    area: null,
+    temperature_min: null,
+    temperature_max: null,
+    humidity_min: null,
+    humidity_max: null,
+    active: true,
+    registered: false,
+  };
+}
+
+/** Creates or replaces a location's master row; fields left out become null (active: true). */
+export async function upsertLocation(db: Kysely<Database>, locId: string, input: LocationInput): Promise<{ location: LocationRecord; created: boolean }> {
+  const values = {
+    name: input.name ?? null,
+    plant: input.plant ?? null,
+    area: input.area ?? null,
+    temperature_min: input.temperature_min ?? null,
+    temperature_max: input.temperature_max ?? null,
+    humidity_min: input.humidity_min ?? null,
+    humidity_max: input.humidity_max ?? null,
+    active: input.active ?? true,
+  };
+  const row = await db
+    .insertInto('location')
+    .values({ loc_id: locId, ...values })
+    .onConflict((oc) => oc.column('loc_id').doUpdateSet({ ...values, updated_at: sql`now()` }))
+    .returning(['loc_id', 'name', 'plant', 'area', 'temperature_min', 'temperature_max', 'humidity_min', 'humidity_max', 'active', sql<boolean>`(xmax = 0)`.as('created')])
+    .executeTakeFirstOrThrow();
+  const { created, ...location } = row;
+  return { location: { ...location, registered: true }, created };
+}
+
+/** Threshold pairs that cannot both hold: a min above its max. */
+export function thresholdProblems(input: LocationInput): string[] {
+  const problems: string[] = [];
+  for (const metric of ['temperature', 'humidity'] as const) {
+    const min = input[`${metric}_min`];
+    const max = input[`${metric}_max`];
+    if (typeof min === 'number' && typeof max === 'number' && min > max) problems.push(`${metric}_min (${min}) is above ${metric}_max (${max})`);
+  }
+  return problems;
+}

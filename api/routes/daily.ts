@@ -1,0 +1,74 @@
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { isValidTimeZone } from '../../runtime/config.js';
+import { apiErrors } from '../errors.js';
+import { pageOf, linkNext, sendJson } from '../collection-reply.js';
+import { sendCsv, wantsCsv } from '../csv.js';
+import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js';
+import { findLocation } from '../queries/locations.js';
+import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { DAILY_RANGE } from '../time-range.js';
+import { startOfLocalDay } from '../zoned-time.js';
+import { rangeOf, scopeOf } from './query-helpers.js';
+import { bearerSecurity } from './security.js';
+
+function toRow(record: DailyRecord): DailyRow {
+  return { ...record, start: record.start.toISOString() };
+}
+
+const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  app.get(
+    '/locations/:locId/daily',
+    {
+      schema: {
+        tags: ['readings'],
+        summary: 'Daily rollups of one location',
+        description:
+          'Days in PLANT_TIMEZONE or `tz`, derived from the hourly table: MAX is the max of the hours, AVG the hours’ averages weighted by sample_count; ' +
+          'a day holds the hours that start on that local date (23 or 25 across DST changes). Default the last 31 days, at most 3660.',
+        security: bearerSecurity,
+        params: Type.Object({ locId: LocId }),
+        querystring: Type.Object({
+          ...rangeQuery,
+          tz: Type.Optional(Type.String({ maxLength: 64, description: 'IANA time zone of the days (default PLANT_TIMEZONE)', examples: ['Europe/Berlin'] })),
+          ...pageQuery,
+          ...formatQuery,
+        }),
+        response: {
+          200: collection(DailyRow, 'Daily rows'),
+          304: { type: 'null', description: 'Not modified' },
+          ...problemResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { locId } = request.params;
+      const query = request.query;
+      const zone = query.tz ?? app.settings.timezone;
+      if (!isValidTimeZone(zone)) throw apiErrors.badParameter('tz', 'query', `${JSON.stringify(zone)} is not an IANA time zone`);
+      const range = rangeOf(app, query, DAILY_RANGE, zone);
+      const scope = scopeOf('daily', [locId, query.from ?? null, query.to ?? null, zone]);
+      // The cursor holds the local date after the last day sent; the next page starts at its midnight.
+      const position = query.cursor !== undefined ? app.settings.cursors.decode(scope, query.cursor) : undefined;
+      const resume = position ? String(position[0]) : undefined;
+      const match = resume ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(resume) : null;
+      if (resume && !match) throw apiErrors.badParameter('cursor', 'query', 'not a cursor returned by this API');
+      const from = match ? new Date(Math.max(range.from.getTime(), startOfLocalDay(Number(match[1]), Number(match[2]), Number(match[3]) + 1, zone).getTime())) : range.from;
+      const spec = { locId, from, to: new Date(Math.max(from.getTime(), range.to.getTime())), timezone: zone };
+
+      if (wantsCsv(request, query.format)) {
+        if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
+        return sendCsv(reply, DAILY_COLUMNS, dailyQuery(app.streamingDb, spec).stream(500), (record: DailyRecord) => ({ ...record }));
+      }
+      const limit = query.limit ?? 1000;
+      const records = await dailyQuery(app.db, spec).limit(limit + 1).execute();
+      if (records.length === 0 && !position && !(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
+      const page = pageOf(records, limit, (last) => app.settings.cursors.encode(scope, [last.day]));
+      linkNext(request, reply, page.next_cursor);
+      return sendJson(request, reply, { data: page.data.map(toRow), next_cursor: page.next_cursor }, range.past);
+    },
+  );
+  done();
+};
+
+export default routes;

@@ -1,0 +1,137 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { apiErrors } from '../errors.js';
+import { etagOf, linkNext, sendJsonText } from '../collection-reply.js';
+import { ResponseCache } from '../response-cache.js';
+import { sendCsv, wantsCsv } from '../csv.js';
+import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
+import { findLocation } from '../queries/locations.js';
+import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time-range.js';
+import { locIdsOf, rangeOf, scopeOf } from './query-helpers.js';
+import { bearerSecurity } from './security.js';
+
+const hourlyQueryString = {
+  ...rangeQuery,
+  include_partial: Type.Optional(
+    Type.Boolean({ default: false, description: 'Add the current, not yet complete hour, computed from raw readings now (partial: true)' }),
+  ),
+  ...pageQuery,
+  ...formatQuery,
+};
+
+const HOURLY_HELP =
+  'Hourly rows ordered by bucket (then loc_id), `from` inclusive, `to` exclusive; default the last 7 days, at most 366 days. ' +
+  '1000 rows a page unless `limit` says otherwise; `next_cursor` (and a Link header) leads to the next page. ' +
+  'CSV (Accept: text/csv or format=csv) streams every row of the range in one response.';
+
+interface HourlyRequest {
+  readonly from?: string;
+  readonly to?: string;
+  readonly include_partial?: boolean;
+  readonly limit?: number;
+  readonly cursor?: string;
+  readonly format?: string;
+}
+
+function toRow(record: HourlyRecord, now: number): HourlyRow {
+  return {
+    loc_id: record.loc_id,
+    bucket: record.bucket.toISOString(),
+    ymd: record.ymd,
+    hh: record.hh,
+    temperature_max: record.temperature_max,
+    temperature_avg: record.temperature_avg,
+    humidity_max: record.humidity_max,
+    humidity_avg: record.humidity_avg,
+    pcv_temperature_max: record.pcv_temperature_max,
+    pcv_temperature_avg: record.pcv_temperature_avg,
+    sample_count: record.sample_count,
+    // A stored row for an hour that has not ended yet is partial too.
+    partial: record.partial || record.bucket.getTime() + HOUR_MS > now,
+  };
+}
+
+const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  const cache = new ResponseCache();
+  async function serve(request: FastifyRequest, reply: FastifyReply, query: HourlyRequest, locIds: string[] | undefined, single: string | undefined) {
+    const range = rangeOf(app, query, HOURLY_RANGE);
+    const hour = currentHour(range.now);
+    const partialHour = query.include_partial === true && hour >= range.from && hour < range.to ? hour : undefined;
+    const scope = scopeOf('hourly', [locIds ?? null, query.from ?? null, query.to ?? null, query.include_partial === true]);
+    const position = query.cursor !== undefined ? app.settings.cursors.decode(scope, query.cursor) : undefined;
+    const after = position ? { bucket: new Date(Number(position[0])), locId: String(position[1]) } : undefined;
+    if (after && !Number.isFinite(after.bucket.getTime())) throw apiErrors.badParameter('cursor', 'query', 'not a cursor returned by this API');
+    const spec = { locIds, from: range.from, to: range.to, after, partialHour, timezone: app.settings.timezone };
+    const now = range.now.getTime();
+
+    if (wantsCsv(request, query.format)) {
+      if (single !== undefined && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
+      return sendCsv(reply, HOURLY_COLUMNS, hourlyQuery(app.streamingDb, spec).stream(1000), (record: HourlyRecord) => ({ ...toRow(record, now), bucket: record.bucket }));
+    }
+    const limit = query.limit ?? 1000;
+    // Complete past hours: a page already made from rows that have not changed is sent again.
+    const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
+    const version = cacheKey !== undefined ? await hourlyVersion(app.db, spec) : undefined;
+    const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
+    if (cached) {
+      if (cached.link) reply.header('link', cached.link);
+      return sendJsonText(request, reply, cached.payload, true, cached.etag);
+    }
+    const page = await hourlyJsonPage(app.db, spec, limit, range.now);
+    // Only an empty answer costs the existence check, so a known location's hours take one query.
+    if (page.json === '[]' && single !== undefined && !after && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
+    const nextCursor = page.last ? app.settings.cursors.encode(scope, [page.last.bucket.getTime(), page.last.locId]) : null;
+    linkNext(request, reply, nextCursor);
+    const payload = Buffer.from(`{"data":${page.json},"next_cursor":${JSON.stringify(nextCursor)}}`);
+    const etag = etagOf(payload);
+    if (cacheKey !== undefined && version !== undefined) cache.set(cacheKey, { version, payload, etag, link: reply.getHeader('link') as string | undefined });
+    return sendJsonText(request, reply, payload, range.past, etag);
+  }
+
+  app.get(
+    '/locations/:locId/hourly',
+    {
+      schema: {
+        tags: ['readings'],
+        summary: 'Hourly aggregates of one location',
+        description: HOURLY_HELP,
+        security: bearerSecurity,
+        params: Type.Object({ locId: LocId }),
+        querystring: Type.Object(hourlyQueryString),
+        response: {
+          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
+          ...problemResponses(400, 401, 404, 429),
+        },
+      },
+    },
+    (request, reply) => serve(request, reply, request.query, [request.params.locId], request.params.locId),
+  );
+
+  app.get(
+    '/hourly',
+    {
+      schema: {
+        tags: ['readings'],
+        summary: 'Hourly aggregates of several locations',
+        description: `${HOURLY_HELP} Repeat loc_id for several locations (at most 500); leave it out for all.`,
+        security: bearerSecurity,
+        querystring: Type.Object({
+          loc_id: Type.Optional(Type.Array(LocId, { maxItems: 500, description: 'Repeatable: ?loc_id=A-01&loc_id=A-02' })),
+          ...hourlyQueryString,
+        }),
+        response: {
+          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
+          ...problemResponses(400, 401, 429),
+        },
+      },
+    },
+    (request, reply) => serve(request, reply, request.query, locIdsOf(request.query.loc_id), undefined),
+  );
+  done();
+};
+
+export default routes;

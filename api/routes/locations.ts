@@ -1,0 +1,83 @@
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { apiErrors } from '../errors.js';
+import { pageOf, linkNext, sendJson } from '../collection-reply.js';
+import { findLocation, listLocations, thresholdProblems, upsertLocation } from '../queries/locations.js';
+import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
+import { bearerSecurity } from './security.js';
+
+const LocationParams = Type.Object({ locId: LocId });
+
+const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  app.get(
+    '/locations',
+    {
+      schema: {
+        tags: ['locations'],
+        summary: 'List locations',
+        description: 'Every location with a master row, plus loc_ids that have readings, hourly rows or devices but no master row (registered: false). Ordered by loc_id.',
+        security: bearerSecurity,
+        querystring: Type.Object({ ...pageQuery }),
+        response: { 200: collection(Location, 'Locations'), ...problemResponses(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const limit = request.query.limit ?? 1000;
+      const scope = 'locations';
+      const after = request.query.cursor !== undefined ? app.settings.cursors.decode(scope, request.query.cursor) : undefined;
+      const rows = await listLocations(app.db, { after: after === undefined ? undefined : String(after[0]), limit: limit + 1 });
+      const page = pageOf(rows, limit, (last) => app.settings.cursors.encode(scope, [last.loc_id]));
+      linkNext(request, reply, page.next_cursor);
+      return sendJson(request, reply, page, false);
+    },
+  );
+
+  app.get(
+    '/locations/:locId',
+    {
+      schema: {
+        tags: ['locations'],
+        summary: 'One location',
+        security: bearerSecurity,
+        params: LocationParams,
+        response: { 200: Location, ...problemResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const location = await findLocation(app.db, request.params.locId);
+      if (!location) throw apiErrors.locationNotFound(request.params.locId);
+      return sendJson(request, reply, location, false);
+    },
+  );
+
+  app.put(
+    '/locations/:locId',
+    {
+      schema: {
+        tags: ['locations'],
+        summary: 'Create or replace a location',
+        description: 'Creates the master row or replaces it whole (fields left out become null, active true). Needs a key with write rights when API_KEYS is set.',
+        security: bearerSecurity,
+        params: LocationParams,
+        body: LocationInput,
+        response: { 200: Location, 201: Location, ...problemResponses(400, 401, 403, 415, 429) },
+      },
+      preHandler: app.requireWrite,
+    },
+    async (request, reply) => {
+      const problems = thresholdProblems(request.body);
+      if (problems.length > 0) {
+        throw apiErrors.validation(
+          problems.join('; '),
+          problems.map((message) => ({ name: message.split(' ')[0] ?? 'body', in: 'body', message })),
+        );
+      }
+      const { location, created } = await upsertLocation(app.db, request.params.locId, request.body);
+      request.log.info({ loc_id: location.loc_id, created }, 'location saved');
+      return reply.code(created ? 201 : 200).header('cache-control', 'no-store').send(location);
+    },
+  );
+  done();
+};
+
+export default routes;

@@ -1,0 +1,234 @@
+import Type, { type TSchema, type Static } from 'typebox';
+import { PROBLEM_BASE } from './errors.js';
+
+/**
+ * The JSON shapes of the API (docs/INTERFACES: field names are the column names, times ISO 8601
+ * UTC), written once in TypeBox: they validate requests, type the handlers, serialise responses
+ * and make the OpenAPI document.
+ */
+
+// `type: [T, 'null']` rather than anyOf: fast-json-stringify serialises it without trying each
+// branch, and OpenAPI 3.1 (the version the document declares) reads it as nullable.
+const nullable = <T>(type: 'number' | 'string' | 'integer', options: Record<string, unknown> = {}) =>
+  Type.Unsafe<T | null>({ type: [type, 'null'], ...options });
+const nullableNumber = (description: string) => nullable<number>('number', { description });
+const nullableText = (description: string) => nullable<string>('string', { description });
+const timestamp = (description: string) => Type.String({ format: 'date-time', description });
+const nullableTimestamp = (description: string) => nullable<string>('string', { format: 'date-time', description });
+
+export const LOC_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f]{1,128}$';
+export const LocId = Type.String({ pattern: LOC_ID_PATTERN, description: 'Location id (loc_id), 1-128 printable characters', examples: ['A-01'] });
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'URI naming the kind of problem', examples: [`${PROBLEM_BASE}bad-parameter`] }),
+    title: Type.String({ examples: ['Invalid parameter'] }),
+    status: Type.Integer({ examples: [400] }),
+    detail: Type.String({ examples: ['from: expected a date (YYYY-MM-DD) or an ISO 8601 timestamp with an offset'] }),
+    instance: Type.Optional(Type.String({ description: 'The request path' })),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: Type.String({ description: 'The parameter or field that was wrong' }),
+          in: Type.String({ enum: ['query', 'path', 'header', 'body'] }),
+          message: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { $id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' },
+);
+
+const thresholds = {
+  temperature_min: nullableNumber('Alarm when temperature falls below (°C)'),
+  temperature_max: nullableNumber('Alarm when temperature rises above (°C)'),
+  humidity_min: nullableNumber('Alarm when humidity falls below (%RH)'),
+  humidity_max: nullableNumber('Alarm when humidity rises above (%RH)'),
+};
+
+export const Location = Type.Object(
+  {
+    loc_id: Type.String(),
+    name: nullableText('Display name'),
+    plant: nullableText('Plant'),
+    area: nullableText('Area within the plant'),
+    ...thresholds,
+    active: Type.Boolean(),
+    registered: Type.Boolean({ description: 'false for a loc_id seen in readings or devices that has no master row' }),
+  },
+  {
+    examples: [
+      { loc_id: 'A-01', name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, registered: true },
+    ],
+  },
+);
+
+export const LocationInput = Type.Object(
+  {
+    name: Type.Optional(nullable<string>('string', { maxLength: 200 })),
+    plant: Type.Optional(nullable<string>('string', { maxLength: 200 })),
+    area: Type.Optional(nullable<string>('string', { maxLength: 200 })),
+    temperature_min: Type.Optional(nullable<number>('number', { minimum: -1000, maximum: 1000 })),
+    temperature_max: Type.Optional(nullable<number>('number', { minimum: -1000, maximum: 1000 })),
+    humidity_min: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
+    humidity_max: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
+    active: Type.Optional(Type.Boolean({ default: true })),
+  },
+  {
+    additionalProperties: false,
+    description: 'The whole master row: omitted fields become null (active: true)',
+    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true }],
+  },
+);
+export type LocationInput = Static<typeof LocationInput>;
+
+export const HourlyRow = Type.Object(
+  {
+    loc_id: Type.String(),
+    bucket: timestamp('Start of the hour, UTC'),
+    ymd: Type.String({ description: 'Plant-local date of the hour (YYYYMMDD, PLANT_TIMEZONE)' }),
+    hh: Type.String({ description: 'Plant-local hour (00-23)' }),
+    temperature_max: nullableNumber('°C'),
+    temperature_avg: nullableNumber('°C'),
+    humidity_max: nullableNumber('%RH'),
+    humidity_avg: nullableNumber('%RH'),
+    pcv_temperature_max: nullableNumber('°C'),
+    pcv_temperature_avg: nullableNumber('°C'),
+    sample_count: Type.Integer(),
+    partial: Type.Boolean({ description: 'true for the current, not yet complete hour (computed from raw readings)' }),
+  },
+  {
+    examples: [
+      {
+        loc_id: 'A-01',
+        bucket: '2024-01-01T00:00:00.000Z',
+        ymd: '20240101',
+        hh: '00',
+        temperature_max: 22.5,
+        temperature_avg: 21.9,
+        humidity_max: 41,
+        humidity_avg: 40.2,
+        pcv_temperature_max: null,
+        pcv_temperature_avg: null,
+        sample_count: 360,
+        partial: false,
+      },
+    ],
+  },
+);
+export type HourlyRow = Static<typeof HourlyRow>;
+
+export const DailyRow = Type.Object({
+  loc_id: Type.String(),
+  day: Type.String({ format: 'date', description: 'Local date in the requested time zone' }),
+  ymd: Type.String({ description: 'The same date as YYYYMMDD' }),
+  start: timestamp('Start of the day, UTC'),
+  hours: Type.Integer({ description: 'Hours with data (a complete day has 23, 24 or 25 across DST changes)' }),
+  temperature_max: nullableNumber('MAX of the hours'),
+  temperature_avg: nullableNumber('AVG of the hours weighted by sample_count'),
+  humidity_max: nullableNumber('MAX of the hours'),
+  humidity_avg: nullableNumber('AVG weighted by sample_count'),
+  pcv_temperature_max: nullableNumber('MAX of the hours'),
+  pcv_temperature_avg: nullableNumber('AVG weighted by sample_count'),
+  sample_count: Type.Integer(),
+});
+export type DailyRow = Static<typeof DailyRow>;
+
+export const Latest = Type.Object(
+  {
+    loc_id: Type.String(),
+    capture_dt: timestamp('When the reading was taken'),
+    temperature: nullableNumber('°C'),
+    humidity: nullableNumber('%RH'),
+    pcv_temperature: nullableNumber('°C'),
+    gateway_id: Type.String(),
+    received_at: timestamp('When the collector stored it'),
+  },
+  {
+    examples: [
+      { loc_id: 'A-01', capture_dt: '2024-01-01T10:00:00.000Z', temperature: 21.5, humidity: 40.1, pcv_temperature: null, gateway_id: 'gw-1', received_at: '2024-01-01T10:00:00.120Z' },
+    ],
+  },
+);
+export type Latest = Static<typeof Latest>;
+
+export const DeviceStatus = Type.String({
+  enum: ['ok', 'failing', 'silent'],
+  description: 'silent: no successful poll for the silence threshold (or never); failing: the last polls failed; ok otherwise',
+});
+
+export const Device = Type.Object({
+  gateway_id: Type.String(),
+  device_id: Type.String(),
+  loc_id: Type.String(),
+  host: Type.String(),
+  port: Type.Integer(),
+  unit_id: Type.Integer(),
+  last_ok_at: nullableTimestamp('Last successful poll'),
+  last_error: nullableText('Last error message'),
+  last_error_at: nullableTimestamp('Last failed poll'),
+  consecutive_failures: Type.Integer(),
+  updated_at: timestamp('Last update by the collector'),
+  status: DeviceStatus,
+});
+export type Device = Static<typeof Device>;
+
+export const Alarm = Type.Object(
+  {
+    loc_id: Type.String(),
+    bucket: timestamp('Start of the hour, UTC'),
+    ymd: Type.String(),
+    hh: Type.String(),
+    metric: Type.String({ enum: ['temperature', 'humidity'] }),
+    aggregate: Type.String({ enum: ['max', 'avg'] }),
+    threshold: Type.String({ enum: ['min', 'max'] }),
+    limit: Type.Number({ description: 'The threshold from the location row' }),
+    value: Type.Number({ description: 'The hour’s aggregate' }),
+    excess: Type.Number({ description: 'How far beyond the threshold (always positive)' }),
+  },
+  {
+    examples: [
+      { loc_id: 'A-01', bucket: '2024-01-01T13:00:00.000Z', ymd: '20240101', hh: '13', metric: 'temperature', aggregate: 'max', threshold: 'max', limit: 30, value: 31.2, excess: 1.2 },
+    ],
+  },
+);
+export type Alarm = Static<typeof Alarm>;
+
+export const Pipeline = Type.Object({
+  aggregation: Type.Object({
+    newest_bucket: nullableTimestamp('Newest aggregated hour'),
+    lag_seconds: nullable<number>('number', { description: 'now minus the end of the newest aggregated hour' }),
+    dirty_hours: Type.Integer({ description: '(location, hour) pairs waiting for aggregation' }),
+  }),
+  devices: Type.Object({ total: Type.Integer(), ok: Type.Integer(), failing: Type.Integer(), silent: Type.Integer() }),
+  raw: Type.Object({ newest_capture_dt: nullableTimestamp('Newest raw reading') }),
+});
+export type Pipeline = Static<typeof Pipeline>;
+
+/** `{ data: [...], next_cursor }`: the one collection shape (Grafana Infinity reads `data`). */
+export const collection = <T extends TSchema>(row: T, description: string) =>
+  Type.Object(
+    {
+      data: Type.Array(row),
+      next_cursor: nullable<string>('string', { description: 'Pass as `cursor` for the next page; null on the last page' }),
+    },
+    { description },
+  );
+
+export const problemResponses = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { ...Type.Ref('Problem'), description: 'Problem details' }]));
+
+// Query parameters shared by the time-series routes.
+export const FROM_TO_HELP =
+  'A date (YYYY-MM-DD, midnight in PLANT_TIMEZONE or `tz`) or an ISO 8601 timestamp with an offset (2024-01-01T06:00:00+01:00).';
+export const rangeQuery = {
+  from: Type.Optional(Type.String({ maxLength: 64, description: `Inclusive start. ${FROM_TO_HELP}` })),
+  to: Type.Optional(Type.String({ maxLength: 64, description: `Exclusive end. ${FROM_TO_HELP}` })),
+};
+export const pageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000, description: 'Rows per page (default 1000, at most 10000)' })),
+  cursor: Type.Optional(Type.String({ maxLength: 1024, description: 'The next_cursor of the previous page' })),
+};
+export const formatQuery = {
+  format: Type.Optional(Type.String({ enum: ['json', 'csv'], description: 'csv streams every row of the range as text/csv (like Accept: text/csv)' })),
+};

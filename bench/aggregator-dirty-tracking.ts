@@ -1,0 +1,62 @@
+import { pathToFileURL } from 'node:url';
+import { sql } from 'kysely';
+import { copyReadings, envNumber, locIds, median, openBenchDatabase, type BenchDatabase, type BenchResult } from './aggregator-bench-database.js';
+
+/**
+ * Cost of the dirty-hour tracking on the collector's write path: the same COPY into
+ * temperature_raw with the statement-level triggers disabled and enabled, alternated in one run.
+ * Also the collector's real shape: many small COPYs (one per poll round).
+ */
+async function copyWith(bench: BenchDatabase, triggers: boolean, batches: number, rowsPerBatch: number, locations: number): Promise<number> {
+  const { db, pool } = bench;
+  await sql`TRUNCATE temperature_raw, raw_dirty_hour`.execute(db);
+  await sql.raw(`ALTER TABLE temperature_raw ${triggers ? 'ENABLE' : 'DISABLE'} TRIGGER USER`).execute(db);
+  await sql`CHECKPOINT`.execute(db);
+  const locs = locIds(locations);
+  const perBatchSteps = Math.max(1, Math.round(rowsPerBatch / locations));
+  let ms = 0;
+  let start = Date.parse('2024-01-01T00:00:00Z');
+  for (let i = 0; i < batches; i += 1) {
+    const to = start + perBatchSteps * 10_000;
+    ms += (await copyReadings(pool, { locIds: locs, from: new Date(start), to: new Date(to), stepSeconds: 10 })).ms;
+    start = to;
+  }
+  await sql`ALTER TABLE temperature_raw ENABLE TRIGGER USER`.execute(db);
+  return ms;
+}
+
+export async function run(): Promise<BenchResult> {
+  const rows = envNumber('BENCH_DIRTY_ROWS', 1_000_000);
+  const repeats = envNumber('BENCH_DIRTY_REPEATS', 3);
+  const locations = 100;
+  const bench = await openBenchDatabase();
+  try {
+    const big = { off: [] as number[], on: [] as number[] };
+    const small = { off: [] as number[], on: [] as number[] };
+    for (let r = 0; r < repeats; r += 1) {
+      // Alternate which goes first, so that warm-up and drift do not favour one side.
+      for (const triggers of r % 2 ? [true, false] : [false, true]) {
+        big[triggers ? 'on' : 'off'].push(await copyWith(bench, triggers, 1, rows, locations));
+        small[triggers ? 'on' : 'off'].push(await copyWith(bench, triggers, 500, 200, locations));
+      }
+    }
+    const bigRatio = median(big.on) / median(big.off);
+    const smallRatio = median(small.on) / median(small.off);
+    const markdown = [
+      `One COPY of ${rows.toLocaleString('en')} rows (${locations} locations, a reading per 10 s), median of ${repeats}, triggers off vs on in the same run:`,
+      '',
+      '| write | triggers off | triggers on | ratio (goal <= 1.15) |',
+      '|---|---:|---:|---:|',
+      `| 1 COPY x ${rows.toLocaleString('en')} rows | ${(median(big.off) / 1000).toFixed(2)} s | ${(median(big.on) / 1000).toFixed(2)} s | **${bigRatio.toFixed(3)}** |`,
+      `| 500 COPYs x 200 rows (collector-like) | ${(median(small.off) / 1000).toFixed(2)} s | ${(median(small.on) / 1000).toFixed(2)} s | ${smallRatio.toFixed(3)} |`,
+    ].join('\n');
+    return { title: 'Aggregator: dirty-hour tracking overhead on COPY', markdown };
+  } finally {
+    await bench.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const result = await run();
+  process.stdout.write(`## ${result.title}\n\n${result.markdown}\n`);
+}

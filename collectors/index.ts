@@ -1,0 +1,11 @@
+export { collectorCommands } from './cli.js';
+export { parseGatewayConfig, loadGatewayConfig, type GatewayConfig, type DeviceSpec, type RegisterSpec } from './gateway-config.js';
+export { decodeRaw, encodeRaw, decodeRegister, type DecodedValue, type NullReason } from './register-decoding.js';
+export { planRequests, splitRequest, MAX_REGISTERS_PER_REQUEST, type PlannedRequest } from './request-plan.js';
+export { startCollector, spoolDirectory, type RunningCollector, type CollectorOptions } from './collector.js';
+export { Spool, readSpoolDirectory, encodeRecord, decodeRecords } from './spool.js';
+export { writeReadings, copyReadingsPlain } from './raw-table-writer.js';
+export { SimulatedPlant, parseFaults, locationName, SIMULATED_PROFILE } from './simulated-plant.js';
+export { simulatedValues } from './simulated-values.js';
+export { seedHistory } from './history-seeding.js';
+export type { Reading, ReadingBatch } from './reading.js';

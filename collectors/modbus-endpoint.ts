@@ -1,0 +1,222 @@
+import modbusSerial from 'modbus-serial';
+import type { Logger } from '../runtime/logger.js';
+import type { RegisterTable } from './gateway-config.js';
+import type { CollectorMetrics } from './collector-metrics.js';
+
+export class ModbusTimeoutError extends Error {
+  override readonly name = 'ModbusTimeoutError';
+}
+
+export class ModbusExceptionError extends Error {
+  override readonly name = 'ModbusExceptionError';
+  constructor(
+    readonly modbusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class EndpointUnavailableError extends Error {
+  override readonly name = 'EndpointUnavailableError';
+}
+
+export interface ReadResult {
+  readonly data: readonly number[];
+  /** Date.now() when the response arrived. */
+  readonly arrivedAt: number;
+}
+
+interface Job {
+  readonly unitId: number;
+  readonly table: RegisterTable;
+  readonly address: number;
+  readonly length: number;
+  readonly timeoutMs: number;
+  resolve(result: ReadResult): void;
+  reject(error: Error): void;
+}
+
+// modbus-serial is CommonJS whose `default` points back at the class itself; under NodeNext the
+// default import is the module object, so the class is reached through it.
+const ModbusRTU = modbusSerial.default;
+type Client = InstanceType<typeof ModbusRTU>;
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** Timeouts in a row, from every unit, after which the socket is presumed half-open. */
+const TIMEOUTS_BEFORE_RECONNECT = 3;
+
+/**
+ * One Modbus TCP connection to one host:port, shared by every unit id behind it. Requests run
+ * one at a time (modbus-serial matches a response to the newest transaction and keeps one unit id
+ * per client, so interleaving would mix units up), each with its own timeout, since modbus-serial
+ * leaves a request unsettled forever when the socket closes under it. Requests of units that are
+ * failing go to a second lane served only when no healthy unit is waiting, so a dead unit's
+ * timeouts land after its neighbours' reads instead of before them.
+ */
+export class ModbusEndpoint {
+  readonly key: string;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #log: Logger;
+  readonly #metrics: CollectorMetrics;
+  readonly #lanes: [Job[], Job[]] = [[], []];
+  #client: Client | undefined;
+  #running = false;
+  #inFlight: Job | undefined;
+  #failedConnects = 0;
+  #nextConnectAt = 0;
+  #timeoutsInRow = 0;
+  #closed = false;
+  #lastConnectError: string | undefined;
+
+  constructor(host: string, port: number, log: Logger, metrics: CollectorMetrics) {
+    this.#host = host;
+    this.#port = port;
+    this.key = `${host}:${port}`;
+    this.#log = log.child({ endpoint: this.key });
+    this.#metrics = metrics;
+  }
+
+  read(unitId: number, table: RegisterTable, address: number, length: number, timeoutMs: number, lowPriority: boolean): Promise<ReadResult> {
+    if (this.#closed) return Promise.reject(new EndpointUnavailableError(`${this.key} is closed`));
+    return new Promise<ReadResult>((resolve, reject) => {
+      this.#lanes[lowPriority ? 1 : 0].push({ unitId, table, address, length, timeoutMs, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#running) return;
+    const job = this.#lanes[0].shift() ?? this.#lanes[1].shift();
+    if (!job) return;
+    this.#running = true;
+    void this.#run(job).finally(() => {
+      this.#running = false;
+      this.#pump();
+    });
+  }
+
+  async #run(job: Job): Promise<void> {
+    const fn = job.table === 'input' ? 'read_input_registers' : 'read_holding_registers';
+    try {
+      const client = await this.#connected(job.timeoutMs);
+      const result = await this.#request(client, job);
+      this.#timeoutsInRow = 0;
+      this.#metrics.requests.inc({ function: fn, result: 'ok' });
+      job.resolve(result);
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      const result = failure instanceof ModbusExceptionError ? 'exception' : failure instanceof ModbusTimeoutError ? 'timeout' : 'error';
+      this.#metrics.requests.inc({ function: fn, result });
+      if (failure instanceof ModbusTimeoutError) {
+        this.#timeoutsInRow += 1;
+        if (this.#timeoutsInRow >= TIMEOUTS_BEFORE_RECONNECT) {
+          this.#log.warn({ timeouts: this.#timeoutsInRow }, 'no unit answers: reconnecting');
+          this.#timeoutsInRow = 0;
+          this.#drop();
+        }
+      } else if (!(failure instanceof ModbusExceptionError)) {
+        this.#timeoutsInRow = 0;
+      }
+      job.reject(failure);
+    }
+  }
+
+  #request(client: Client, job: Job): Promise<ReadResult> {
+    return new Promise<ReadResult>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: Error | undefined, data?: readonly number[]) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#inFlight = undefined;
+        if (error) reject(error);
+        else resolve({ data: data ?? [], arrivedAt: Date.now() });
+      };
+      const timer = setTimeout(() => settle(new ModbusTimeoutError(`unit ${job.unitId} did not answer within ${job.timeoutMs} ms`)), job.timeoutMs);
+      this.#inFlight = { ...job, resolve: (result) => settle(undefined, result.data), reject: (error) => settle(error) };
+      // modbus-serial's own timer, set too so that it forgets the transaction of an unanswered request.
+      client.setTimeout(job.timeoutMs + 50);
+      const callback = (error: NodeJS.ErrnoException | null, response: { data: number[] } | undefined) => {
+        if (error) {
+          const code = (error as { modbusCode?: unknown }).modbusCode;
+          if (typeof code === 'number') settle(new ModbusExceptionError(code, `unit ${job.unitId}: ${error.message}`));
+          else if (error.name === 'TransactionTimedOutError') settle(new ModbusTimeoutError(`unit ${job.unitId} did not answer within ${job.timeoutMs} ms`));
+          else settle(new EndpointUnavailableError(`${this.key}: ${error.message}`));
+          return;
+        }
+        settle(undefined, response?.data ?? []);
+      };
+      try {
+        if (job.table === 'input') client.writeFC4(job.unitId, job.address, job.length, callback);
+        else client.writeFC3(job.unitId, job.address, job.length, callback);
+      } catch (error) {
+        settle(new EndpointUnavailableError(`${this.key}: ${(error as Error).message}`));
+      }
+    });
+  }
+
+  async #connected(timeoutMs: number): Promise<Client> {
+    if (this.#client?.isOpen) return this.#client;
+    const now = Date.now();
+    if (now < this.#nextConnectAt) {
+      throw new EndpointUnavailableError(`${this.key} unreachable (${this.#lastConnectError ?? 'not connected'}); next attempt in ${this.#nextConnectAt - now} ms`);
+    }
+    this.#drop();
+    const client = new ModbusRTU();
+    // Without a listener an 'error' event would end the process.
+    client.on('error', (error: unknown) => this.#log.debug({ err: error }, 'modbus client error'));
+    const connectTimeoutMs = Math.max(timeoutMs, 1_000);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.connectTCP(this.#host, { port: this.#port }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`connect timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
+        }),
+      ]);
+    } catch (error) {
+      clearTimeout(timer);
+      client.destroy(() => {});
+      this.#failedConnects += 1;
+      const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.#failedConnects - 1, 10));
+      // Jitter keeps many gateways (or endpoints) from reconnecting to a rebooted switch in step.
+      const delay = Math.round(backoff * (0.5 + Math.random()));
+      this.#nextConnectAt = Date.now() + delay;
+      const message = (error as Error).message;
+      if (this.#lastConnectError !== message) this.#log.warn({ err: error, retryInMs: delay }, 'cannot connect');
+      this.#lastConnectError = message;
+      throw new EndpointUnavailableError(`${this.key}: ${message}`);
+    }
+    clearTimeout(timer);
+    if (this.#failedConnects > 0 || this.#lastConnectError) this.#log.info('connected again');
+    this.#failedConnects = 0;
+    this.#lastConnectError = undefined;
+    client.on('close', () => {
+      if (this.#client !== client) return;
+      this.#log.warn('connection closed by the device');
+      this.#client = undefined;
+      this.#inFlight?.reject(new EndpointUnavailableError(`${this.key}: connection closed`));
+    });
+    this.#client = client;
+    return client;
+  }
+
+  #drop(): void {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) client.destroy(() => {});
+    this.#inFlight?.reject(new EndpointUnavailableError(`${this.key}: connection dropped`));
+  }
+
+  /** Fails queued requests and closes the socket. */
+  close(): void {
+    this.#closed = true;
+    for (const lane of this.#lanes) {
+      for (const job of lane.splice(0)) job.reject(new EndpointUnavailableError(`${this.key} is closed`));
+    }
+    this.#drop();
+  }
+}
