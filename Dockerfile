@@ -8,16 +8,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before the sources are copied; the build runs below.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
-COPY bin ./bin
-COPY runtime ./runtime
-COPY db ./db
-COPY migrations ./migrations
-COPY collectors ./collectors
-COPY aggregator ./aggregator
-COPY api ./api
-COPY launcher ./launcher
-COPY bench ./bench
+# Everything tsconfig.build.json compiles (.dockerignore keeps tests, data and deploy files out).
+COPY . .
 RUN npm run build
 
 # --- runtime: production dependencies and the compiled output only ------------------------------

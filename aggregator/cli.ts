@@ -4,7 +4,7 @@ import cron from 'node-cron';
 import { openDatabase } from '../db/index.js';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
-import { componentLogger } from '../runtime/logger.js';
+import { componentLogger, type Logger } from '../runtime/logger.js';
 import { formatDuration } from '../runtime/duration.js';
 import { backfill, type BackfillChunk } from './backfill.js';
 import { differingColumns, type HourDifference } from './hourly-rollup.js';
@@ -56,7 +56,7 @@ export const runCommand = defineCommand({
   },
 });
 
-function chunkReporter(log: ReturnType<typeof componentLogger>, verb: string): { onChunk: (chunk: BackfillChunk, done: number, of: number) => void; stop: () => void } {
+function chunkReporter(log: Logger, verb: string): { onChunk: (chunk: BackfillChunk, done: number, of: number) => void; stop: () => void } {
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       { format: `${verb} [{bar}] {value}/{total} days | {day} | ETA {eta_formatted}`, stream: process.stderr },

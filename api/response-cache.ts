@@ -1,7 +1,7 @@
 /**
  * Recently sent pages of complete past hours, kept with the version of the rows they were made
  * from (see hourlyVersion). Dashboards ask for the same past windows again and again; checking
- * the version reads the rows' index entries and heap tuples but builds no JSON, so a repeated
+ * the version reads the page's rows but builds no JSON, so a repeated
  * request costs a fraction of a fresh one, and any change to those rows (late readings
  * re-aggregated, a backfill, a deletion) changes the version and the page is made afresh.
  */

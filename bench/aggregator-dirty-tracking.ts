@@ -27,7 +27,7 @@ async function copyWith(bench: BenchDatabase, triggers: boolean, batches: number
 
 export async function run(): Promise<BenchResult> {
   const rows = envNumber('BENCH_DIRTY_ROWS', 1_000_000);
-  const repeats = envNumber('BENCH_DIRTY_REPEATS', 3);
+  const repeats = envNumber('BENCH_DIRTY_REPEATS', 5);
   const locations = 100;
   const bench = await openBenchDatabase();
   try {

@@ -59,9 +59,11 @@ export class DevicePoller {
       return;
     }
     if (!this.#breaker.allows(Date.now())) return;
-    this.#busy = this.#poll(scheduledAt).finally(() => {
-      this.#busy = undefined;
-    });
+    this.#busy = this.#poll(scheduledAt)
+      .catch((error: unknown) => this.#log.error({ err: error }, 'poll crashed'))
+      .finally(() => {
+        this.#busy = undefined;
+      });
   }
 
   async #poll(scheduledAt: number): Promise<void> {

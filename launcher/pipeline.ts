@@ -37,9 +37,17 @@ const API_READY_MS = 30_000;
 
 type Outcome = { readonly kind: 'started' } | { readonly kind: 'signalled' } | { readonly kind: 'failed'; readonly failure: UnexpectedExit } | { readonly kind: 'error'; readonly error: unknown };
 
+/** The host for URLs a person opens: a wildcard listen address is reachable as localhost. */
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The host the launcher itself probes: the loopback address of the wildcard's family. */
+function probeHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return urlHost(host);
 }
 
 async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -168,7 +176,7 @@ async function startChildren(context: StartContext): Promise<void> {
   tree.service({ name: 'collector', bin: 'collector', args: ['--config', gatewayConfig], env });
   tree.service({ name: 'aggregator', bin: 'aggregator', args: ['run'], env });
   tree.service({ name: 'api', bin: 'plant-climate', args: ['api'], env });
-  await waitForHealth(`http://${urlHost(config.api.host)}:${context.apiPort}/health`, lifecycle);
+  await waitForHealth(`http://${probeHost(config.api.host)}:${context.apiPort}/health`, lifecycle);
 }
 
 async function startSimulator(context: StartContext, env: NodeJS.ProcessEnv, configFile: string, seed: boolean): Promise<ListeningEvent> {

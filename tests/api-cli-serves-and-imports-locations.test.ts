@@ -106,6 +106,14 @@ describe('plant-climate api and plant-climate locations import', () => {
     });
     expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`${url}/ready`)).status).toBe(200);
+    // The compiled API finds the status page's files and uPlot from dist/.
+    const page = await fetch(`${url}/`);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toContain('/vendor/uplot/uPlot.iife.min.js');
+    for (const asset of ['/static/app.js', '/static/style.css', '/vendor/uplot/uPlot.iife.min.js', '/vendor/uplot/uPlot.min.css']) {
+      expect((await fetch(`${url}${asset}`)).status, asset).toBe(200);
+    }
+    expect((await fetch(`${url}/vendor/uplot/uPlot.d.ts`)).status).toBe(404);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

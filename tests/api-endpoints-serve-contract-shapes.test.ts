@@ -200,6 +200,10 @@ describe('API endpoints over real HTTP', () => {
     }
     expect(sizes).toEqual([100, 100, 16]);
     expect(collected).toEqual(whole.data);
+    // The same page again (served from the page cache) carries the same body and Link header.
+    const firstAgain = await get(`/v1/locations/A-01/hourly?${range}&limit=100`);
+    expect(firstAgain.headers.get('link')).toContain(`cursor=${encodeURIComponent(firstCursor)}`);
+    expect(((await firstAgain.json()) as Collection<Row>).data).toEqual(whole.data.slice(0, 100));
 
     const tampered = `${firstCursor.slice(0, -2)}${firstCursor.endsWith('A') ? 'BB' : 'AA'}`;
     const bad = await get(`/v1/locations/A-01/hourly?${range}&limit=100&cursor=${encodeURIComponent(tampered)}`);

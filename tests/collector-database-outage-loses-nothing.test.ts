@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { readSpoolDirectory } from '../collectors/index.js';
 import { useTestDatabase } from './support/database.js';
-import { startBin, startSimulator, waitFor, type BinProcess } from './support/modbus-processes.js';
+import { metricsPortOf, startBin, startSimulator, waitFor, type BinProcess } from './support/modbus-processes.js';
 import { TcpProxy, throughProxy } from './support/modbus-tcp-proxy.js';
 
 const INTERVAL_MS = 500;
@@ -56,6 +56,11 @@ describe('collector during a database outage', () => {
     proxy.cut();
     const cutAt = Date.now();
     await waitFor('readings spooled during the outage', async () => (await spooledReadings()).length >= 12 && Date.now() - cutAt >= 4_000, 30_000);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPortOf(collector)}/metrics`)).text();
+    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(gauge('plant_collector_spool_bytes')).toBeGreaterThan(0);
+    expect(gauge('plant_collector_spool_batches')).toBeGreaterThanOrEqual(2);
+    expect(gauge('plant_collector_spool_oldest_age_seconds')).toBeGreaterThanOrEqual(2);
     proxy.restore();
     const restoredAt = Date.now();
     await waitFor('the spool to drain and new readings to arrive', async () => {

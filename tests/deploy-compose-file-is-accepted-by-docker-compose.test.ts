@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { describeWithPeer, peers } from './support/peers.js';
 import { REPO } from './support/deploy-expressions.js';
+import { componentsMissing } from './support/deploy-processes.js';
 
 const run = promisify(execFile);
 
@@ -91,4 +92,11 @@ it('deploy/gateway.yaml polls the simulator service of the compose file', () => 
     expect(device.port).toBe(port);
   }
   expect(gateway.gateway).toBe(simulator[simulator.indexOf('--gateway') + 1]);
+});
+
+it.skipIf(componentsMissing() !== undefined)('deploy/gateway.yaml is a gateway config the collector accepts', async () => {
+  const { stdout } = await run(process.execPath, [path.join(REPO, 'dist/bin/collector.js'), '--config', path.join(REPO, 'deploy/gateway.yaml'), '--check'], {
+    env: { ...process.env, LOG_LEVEL: 'silent' },
+  });
+  expect(stdout).toMatch(/OK \(gateway gw-sim: 4 devices/);
 });

@@ -41,14 +41,14 @@ describeWithPeer(peers.prometheus, 'Prometheus scraping the running components',
     const env = binEnv({ ...database().env, PLANT_DATA_DIR: scratch });
     const gatewayConfig = path.join(scratch, 'gateway.yaml');
     simulator = new BinProcess('collector', ['simulate', '--port', '0', '--devices', '2', '--write-config', gatewayConfig, '--poll-interval', '1s'], env);
-    await simulator.stdoutLine(/"event":"listening"/, 30_000);
+    await simulator.stdoutLine(/"event":"listening"/, 60_000);
     launcher = new BinProcess('plant-climate', ['start', '--config', gatewayConfig], {
       ...env,
       PORT: String(ports.api),
       COLLECTOR_METRICS_PORT: String(ports.collector),
       AGGREGATOR_METRICS_PORT: String(ports.aggregator),
     });
-    await launcher.stdoutLine(/status page\s+http/, 60_000);
+    await launcher.stdoutLine(/status page\s+http/, 120_000);
 
     // prometheus.yml as shipped, with the compose service names replaced by this run's ports.
     const config = parse(fs.readFileSync(path.join(REPO, 'prometheus/prometheus.yml'), 'utf8')) as {
@@ -72,7 +72,7 @@ describeWithPeer(peers.prometheus, 'Prometheus scraping the running components',
     prometheus.stderr!.on('data', (chunk: Buffer) => (prometheusLog = (prometheusLog + chunk.toString()).slice(-5_000)));
     const child = prometheus;
     prometheusExited = new Promise((resolve) => child.once('close', () => resolve()));
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
     if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
@@ -86,7 +86,7 @@ describeWithPeer(peers.prometheus, 'Prometheus scraping the running components',
 
   it.skipIf(missing !== undefined)('has every target of prometheus.yml up (collector, aggregator, API) and the alert rules loaded', async () => {
     const api = `http://127.0.0.1:${ports.prometheus}/api/v1`;
-    const targets = await pollUntil('every Prometheus target up', 60_000, async () => {
+    const targets = await pollUntil('every Prometheus target up', 90_000, async () => {
       const response = await fetch(`${api}/targets`);
       if (!response.ok) return undefined;
       const body = (await response.json()) as { data: { activeTargets: Target[] } };
@@ -109,7 +109,7 @@ describeWithPeer(peers.prometheus, 'Prometheus scraping the running components',
       const value = Number(body.data.result[0]?.value[1] ?? 0);
       return value > 0 ? value : undefined;
     });
-  }, 120_000);
+  }, 180_000);
 
   it.skipIf(missing !== undefined)('every metric a dashboard or an alert names is exposed by a running component', async () => {
     const families = { counters: [] as string[], gauges: [] as string[], histograms: [] as string[] };

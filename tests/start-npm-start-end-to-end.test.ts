@@ -54,13 +54,13 @@ describeWithComponents('npm start (plant-climate start) on the embedded default'
     const startedAt = Date.now();
     const launcher = new BinProcess('plant-climate', ['start'], env);
     processes.push(launcher);
-    const [, base] = await launcher.stdoutLine(/status page\s+(http:\/\/\S+?)\/?$/, 60_000);
+    const [, base] = await launcher.stdoutLine(/status page\s+(http:\/\/\S+?)\/?$/, 120_000);
     return { launcher, base: base, startedAt };
   }
 
   /** Live readings of every simulated location, taken by this run's collector. */
   async function liveReadings(base: string, since: number): Promise<Latest[]> {
-    return pollUntil('a live reading from every simulated location', 45_000, async () => {
+    return pollUntil('a live reading from every simulated location', 90_000, async () => {
       const latest = await Promise.all(LOCATIONS.map((loc) => getJson<Latest>(`${base}/v1/locations/${loc}/latest`)));
       const live = latest.every((row) => row !== undefined && Date.parse(row.received_at) >= since && Date.parse(row.capture_dt) >= since - 1_000);
       return live ? (latest as Latest[]) : undefined;
@@ -151,5 +151,5 @@ describeWithComponents('npm start (plant-climate start) on the embedded default'
     const secondStop = await stopWithCtrlC(second.launcher);
     expect(secondStop.code, second.launcher.tail()).toBe(0);
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
-  }, 180_000);
+  }, 300_000);
 });

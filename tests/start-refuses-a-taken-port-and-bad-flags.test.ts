@@ -25,7 +25,7 @@ describe('plant-climate start refuses to start', () => {
 
   async function refusal(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string[] }> {
     const launcher = new BinProcess('plant-climate', ['start', ...args], binEnv({ PLANT_DATA_DIR: dataDir, HOST: '127.0.0.1', ...env }));
-    const status = await launcher.exitWithin(20_000);
+    const status = await launcher.exitWithin(60_000);
     if (!status) await launcher.stop();
     expect(status, launcher.tail()).toBeDefined();
     // What a person reads: the lines that are not pino JSON (the process logs its own shutdown).
@@ -51,19 +51,20 @@ describe('plant-climate start refuses to start', () => {
   });
 
   it('on a bad --history, --devices or START_HISTORY, or a missing --config file', async () => {
-    for (const [args, env, message] of [
+    const cases = [
       [['--history', '7x'], {}, /--history: expected a duration/],
       [['--devices', '0'], {}, /--devices: expected a whole number from 1 to 64/],
       [[], { START_HISTORY: 'a week' }, /START_HISTORY: expected simulated history/],
       [['--config', path.join(dataDir, 'missing.yaml')], {}, /--config: cannot read the gateway config/],
       [['--config', 'x.yaml', '--history', '1d'], {}, /with --config no simulator runs/],
       [['--bogus'], {}, /Unknown option '--bogus'/],
-    ] as const) {
-      const { code, stderr } = await refusal([...args], { PORT: '0', ...env });
+    ] as const;
+    const outcomes = await Promise.all(cases.map(([args, env]) => refusal([...args], { PORT: '0', ...env })));
+    outcomes.forEach(({ code, stderr }, index) => {
       expect(code, stderr.join('\n')).toBe(2);
-      expect(stderr.join('\n')).toMatch(message);
+      expect(stderr.join('\n')).toMatch(cases[index][2]);
       expect(stderr.join('\n')).not.toMatch(/^\s+at /m);
-    }
+    });
     expect(fs.existsSync(path.join(dataDir, 'postgres'))).toBe(false);
-  }, 120_000);
+  }, 240_000);
 });

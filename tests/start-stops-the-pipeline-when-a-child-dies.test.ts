@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { useTestDatabase } from './support/database.js';
-import { BinProcess, binEnv, describeWithComponents, freePort, pollUntil } from './support/deploy-processes.js';
+import { BinProcess, binEnv, describeWithComponents, freePort } from './support/deploy-processes.js';
 
 function alive(pid: number): boolean {
   try {
@@ -29,8 +29,8 @@ describeWithComponents('plant-climate start, stopping', () => {
     env = binEnv({ ...database().env, PLANT_DATA_DIR: scratch });
     gatewayConfig = path.join(scratch, 'gateway.yaml');
     simulator = new BinProcess('collector', ['simulate', '--port', '0', '--devices', '1', '--write-config', gatewayConfig], env);
-    await simulator.stdoutLine(/"event":"listening"/, 30_000);
-  }, 60_000);
+    await simulator.stdoutLine(/"event":"listening"/, 60_000);
+  }, 90_000);
 
   afterEach(async () => {
     await launcher?.stop();
@@ -48,7 +48,7 @@ describeWithComponents('plant-climate start, stopping', () => {
       COLLECTOR_METRICS_PORT: String(await freePort()),
       AGGREGATOR_METRICS_PORT: String(await freePort()),
     });
-    await launcher.stdoutLine(/status page\s+http/, 60_000);
+    await launcher.stdoutLine(/status page\s+http/, 120_000);
     return new Map(
       launcher
         .logLines()
@@ -71,10 +71,9 @@ describeWithComponents('plant-climate start, stopping', () => {
 
   it('on one Ctrl-C delivered twice (terminal and npm): stops each child in order and exits 0', async () => {
     const children = await startLauncher();
+    // The terminal's SIGINT and the one npm forwards arrive back to back (when the kernel has not
+    // merged them already, the launcher must count them once).
     launcher!.child.kill('SIGINT');
-    // The terminal's SIGINT and the one npm forwards arrive moments apart.
-    await pollUntil('the launcher to take the first signal', 5_000, () =>
-      Promise.resolve(launcher!.logLines().some((line) => typeof line.msg === 'string' && line.msg.startsWith('stopping the pipeline')) || undefined), 10);
     launcher!.child.kill('SIGINT');
 
     const status = await launcher!.exitWithin(10_000);

@@ -144,15 +144,14 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
 }
 
 /**
- * A fingerprint of every stored hourly row in the query's range: the count and an XOR of a hash
- * of each whole row (values and updated_at), so any insert, update or delete changes it. Only
- * for ranges of complete past hours (no partial hour).
+ * A fingerprint of exactly the rows a page is made from (the first `limit + 1` rows after the
+ * cursor): their count and an XOR of a hash of each row's text. Any insert, update or delete that
+ * would change the page changes it, and its cost is bounded by the page size, whatever the range.
+ * Only for ranges of complete past hours (the `partial` flag of those rows cannot change).
  */
-export async function hourlyVersion(db: Kysely<Database>, query: Pick<HourlyQuery, 'locIds' | 'from' | 'to'>): Promise<string> {
-  const locFilter = query.locIds ? sql`AND t.loc_id = ANY(${[...query.locIds]}::text[])` : sql``;
+export async function hourlyVersion(db: Kysely<Database>, query: HourlyQuery, limit: number): Promise<string> {
+  const page = hourlyQuery(db, query).limit(limit + 1);
   const { rows } = await sql<{ version: string }>`
-    SELECT count(*) || ':' || coalesce(bit_xor(hashtextextended(t::text, 0)), 0) AS version
-    FROM temperature t
-    WHERE t.bucket >= ${query.from}::timestamptz AND t.bucket < ${query.to}::timestamptz ${locFilter}`.execute(db);
+    SELECT count(*) || ':' || coalesce(bit_xor(hashtextextended(q::text, 0)), 0) AS version FROM (${page}) AS q`.execute(db);
   return rows[0]?.version ?? '';
 }

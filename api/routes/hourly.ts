@@ -73,7 +73,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
     const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
-    const version = cacheKey !== undefined ? await hourlyVersion(app.db, spec) : undefined;
+    const version = cacheKey !== undefined ? await hourlyVersion(app.db, spec, limit) : undefined;
     const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
     if (cached) {
       if (cached.link) reply.header('link', cached.link);
