@@ -36,6 +36,5 @@ RUN rm -rf dist/.tsbuildinfo dist/bench \
  && mkdir -p /var/lib/plant-climate /etc/plant-climate \
  && chown node:node /var/lib/plant-climate
 USER node
-VOLUME ["/var/lib/plant-climate"]
 EXPOSE 3000 9464 9465
 CMD ["plant-climate", "api"]

@@ -6,7 +6,7 @@ import { sendCsv, wantsCsv } from '../csv.js';
 import { ALARM_COLUMNS, alarmsQuery, type AlarmRecord } from '../queries/alarms.js';
 import { Alarm, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { HOURLY_RANGE } from '../time-range.js';
-import { locIdsOf, rangeOf, scopeOf } from './query-helpers.js';
+import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
 function toAlarm(record: AlarmRecord): Alarm {

@@ -9,7 +9,7 @@ import { findLocation } from '../queries/locations.js';
 import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { DAILY_RANGE } from '../time-range.js';
 import { startOfLocalDay } from '../zoned-time.js';
-import { rangeOf, scopeOf } from './query-helpers.js';
+import { rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
 function toRow(record: DailyRecord): DailyRow {

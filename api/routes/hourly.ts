@@ -9,7 +9,7 @@ import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type Hourly
 import { findLocation } from '../queries/locations.js';
 import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time-range.js';
-import { locIdsOf, rangeOf, scopeOf } from './query-helpers.js';
+import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
 const hourlyQueryString = {

@@ -5,7 +5,7 @@ import { sendJson } from '../collection-reply.js';
 import { latestReadings, type LatestRecord } from '../queries/latest.js';
 import { allLocIds, findLocation } from '../queries/locations.js';
 import { Latest, LocId, collection, problemResponses } from '../schemas.js';
-import { locIdsOf } from './query-helpers.js';
+import { locIdsOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
 function toLatest(record: LatestRecord): Latest {
