@@ -12,6 +12,8 @@ import type { Database } from '../db/index.js';
  * the order in which the plan feeds rows to the aggregate, so recomputing an unchanged hour gives
  * bit-identical values and the `IS DISTINCT FROM` guard leaves the row alone (same xmin).
  * (`double precision` to `numeric` keeps 15 significant digits, far inside the contract's 1e-9.)
+ * The price: PostgreSQL converts each value to numeric through a decimal string, which makes
+ * the aggregation ~4x slower than a float AVG (bench/results/aggregator.md); exactness was preferred.
  */
 
 /** Which hours a statement covers. Buckets are absolute UTC hour starts. */
