@@ -7,6 +7,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { createPool, ensureEmbeddedPostgres, migrateToLatest } from '../db/index.js';
 import { createLogger } from '../runtime/logger.js';
+import { loadGatewayConfig, pollPhases } from '../collectors/index.js';
+
 
 export interface BenchResult {
   readonly title: string;
@@ -104,10 +106,14 @@ export async function run(): Promise<BenchResult> {
     const { rows } = await sql<{ loc_id: string; ms: number }>`
       SELECT loc_id, (extract(epoch FROM capture_dt) * 1000)::bigint AS ms
         FROM temperature_raw WHERE capture_dt >= ${new Date(from)} AND capture_dt < ${new Date(to)}`.execute(db);
-    const lateness = rows.map((row) => Number(row.ms) % 1000).sort((a, b) => a - b);
+    // Each device is polled at its own phase within the second (collectors/poll-schedule.ts).
+    const gateway = await loadGatewayConfig(config);
+    const phases = pollPhases(gateway.devices.map((device) => ({ endpoint: `${device.host}:${device.port}`, intervalMs: device.pollIntervalMs })));
+    const phaseOf = new Map(gateway.devices.map((device, index) => [device.locId, phases[index] ?? 0]));
+    const lateness = rows.map((row) => (((Number(row.ms) - (phaseOf.get(row.loc_id) ?? 0)) % 1000) + 1000) % 1000).sort((a, b) => a - b);
     // Scheduled polls without a reading: gaps in each location's run of one-second ticks.
     const ticks = new Map<string, number[]>();
-    for (const row of rows) ticks.set(row.loc_id, [...(ticks.get(row.loc_id) ?? []), Math.floor(Number(row.ms) / 1000)]);
+    for (const row of rows) ticks.set(row.loc_id, [...(ticks.get(row.loc_id) ?? []), Math.floor((Number(row.ms) - (phaseOf.get(row.loc_id) ?? 0)) / 1000)]);
     let missing = 0;
     for (const list of ticks.values()) missing += Math.max(...list) - Math.min(...list) + 1 - new Set(list).size;
     missing += (DEVICES - ticks.size) * Math.floor((to - from) / 1000);

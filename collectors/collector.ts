@@ -9,7 +9,7 @@ import type { GatewayConfig } from './gateway-config.js';
 import { CollectorMetrics } from './collector-metrics.js';
 import { ModbusEndpoint } from './modbus-endpoint.js';
 import { DevicePoller } from './device-poller.js';
-import { PollSchedule } from './poll-schedule.js';
+import { PollSchedule, pollPhases } from './poll-schedule.js';
 import { Spool } from './spool.js';
 import { ReadingWriter } from './reading-writer.js';
 import { DeviceHealth } from './device-health.js';
@@ -99,10 +99,18 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       onOutcome: (outcome) => health.record(outcome),
     });
   });
-  const byInterval = new Map<number, DevicePoller[]>();
-  for (const poller of pollers) byInterval.set(poller.device.pollIntervalMs, [...(byInterval.get(poller.device.pollIntervalMs) ?? []), poller]);
-  const schedules = [...byInterval].map(
-    ([intervalMs, group]) =>
+  const phases = pollPhases(gateway.devices.map((device) => ({ endpoint: `${device.host}:${device.port}`, intervalMs: device.pollIntervalMs })));
+  const groups = new Map<string, { intervalMs: number; phaseMs: number; pollers: DevicePoller[] }>();
+  pollers.forEach((poller, index) => {
+    const intervalMs = poller.device.pollIntervalMs;
+    const phaseMs = phases[index] ?? 0;
+    const key = `${intervalMs}/${phaseMs}`;
+    const group = groups.get(key) ?? { intervalMs, phaseMs, pollers: [] };
+    group.pollers.push(poller);
+    groups.set(key, group);
+  });
+  const schedules = [...groups.values()].map(
+    ({ intervalMs, phaseMs, pollers: group }) =>
       new PollSchedule(
         intervalMs,
         (scheduledAt) => {
@@ -112,6 +120,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
           log.warn({ intervalMs, missed }, 'polls missed: the process was blocked');
           for (const poller of group) metrics.pollsSkipped.inc({ device: poller.device.id }, missed);
         },
+        phaseMs,
       ),
   );
   log.info(

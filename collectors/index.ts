@@ -3,6 +3,7 @@ export { parseGatewayConfig, loadGatewayConfig, type GatewayConfig, type DeviceS
 export { decodeRaw, encodeRaw, decodeRegister, type DecodedValue, type NullReason } from './register-decoding.js';
 export { planRequests, splitRequest, MAX_REGISTERS_PER_REQUEST, type PlannedRequest } from './request-plan.js';
 export { startCollector, spoolDirectory, type RunningCollector, type CollectorOptions } from './collector.js';
+export { PollSchedule, pollPhases } from './poll-schedule.js';
 export { Spool, readSpoolDirectory, encodeRecord, decodeRecords } from './spool.js';
 export { writeReadings, copyReadingsPlain } from './raw-table-writer.js';
 export { SimulatedPlant, parseFaults, locationName, SIMULATED_PROFILE } from './simulated-plant.js';

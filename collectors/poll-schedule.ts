@@ -1,8 +1,8 @@
 /**
- * Fixed-rate ticks aligned to multiples of `intervalMs` since the Unix epoch: each tick's time is
- * computed from the schedule, not from when the previous timer fired, so polls never drift, and
- * every gateway polls a 10 s device at :00, :10, :20. Ticks missed because the event loop was
- * blocked are reported to `onMissed` instead of being run late in a burst.
+ * Fixed-rate ticks at `phaseMs` past multiples of `intervalMs` since the Unix epoch: each tick's
+ * time is computed from the schedule, not from when the previous timer fired, so polls never
+ * drift. Ticks missed because the event loop was blocked are reported to `onMissed` instead of
+ * being run late in a burst.
  */
 export class PollSchedule {
   readonly #intervalMs: number;
@@ -12,11 +12,11 @@ export class PollSchedule {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(intervalMs: number, onTick: (scheduledAt: number) => void, onMissed: (ticks: number) => void = () => {}) {
+  constructor(intervalMs: number, onTick: (scheduledAt: number) => void, onMissed: (ticks: number) => void = () => {}, phaseMs = 0) {
     this.#intervalMs = intervalMs;
     this.#onTick = onTick;
     this.#onMissed = onMissed;
-    this.#next = (Math.floor(Date.now() / intervalMs) + 1) * intervalMs;
+    this.#next = (Math.floor((Date.now() - phaseMs) / intervalMs) + 1) * intervalMs + phaseMs;
     this.#arm();
   }
 
@@ -46,4 +46,17 @@ export class PollSchedule {
     this.#stopped = true;
     clearTimeout(this.#timer);
   }
+}
+
+/**
+ * Where in its interval each device is polled. Endpoints are spread evenly over the interval, so
+ * that a gateway's requests (and its database writes) come as an even stream instead of a burst
+ * at every tick, which would make each endpoint wait for the others' traffic. The unit ids behind
+ * one endpoint keep one phase: they share a serial line, and polling them together lets the
+ * endpoint's queue put healthy units ahead of failing ones, which a failing unit's timeout would
+ * otherwise hold up.
+ */
+export function pollPhases(devices: readonly { readonly endpoint: string; readonly intervalMs: number }[]): number[] {
+  const endpoints = [...new Set(devices.map((device) => device.endpoint))];
+  return devices.map((device) => Math.floor((endpoints.indexOf(device.endpoint) / endpoints.length) * device.intervalMs));
 }
