@@ -11,7 +11,7 @@ export const apiCommand = defineCommand({
   usage: 'plant-climate api',
   options: {},
   optionHelp: {},
-  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'HOST', 'PORT', 'API_KEYS', 'API_RATE_LIMIT', 'API_CORS_ORIGINS', 'LOG_LEVEL'],
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'HOST', 'PORT', 'API_KEYS', 'API_RATE_LIMIT', 'API_CORS_ORIGINS', 'API_CURSOR_SECRET', 'LOG_LEVEL'],
   async run({ config, log, lifecycle }) {
     const database = await openDatabase({ config, log: componentLogger(log, 'api'), lifecycle, applicationName: 'plant-climate api', schema: 'check' });
     const app = await buildApp({ config, log, database });

@@ -5,7 +5,7 @@ import { apiErrors } from './errors.js';
  * Opaque page cursors: the position after the last row sent (a keyset, never an offset) and a
  * fingerprint of the query it belongs to, signed with HMAC-SHA256 so that a client can neither
  * forge a position nor reuse a cursor with other parameters. The secret is per process unless
- * given, so cursors do not survive a restart (the client starts the listing again).
+ * given (API_CURSOR_SECRET), so by default cursors do not survive a restart (the client starts the listing again).
  */
 export class CursorCodec {
   readonly #secret: Buffer;

@@ -32,7 +32,7 @@ for (const file of files) {
   try {
     const text = render(await module.run());
     process.stdout.write(`${text}\n`);
-    sections.push(`## ${name}\n\n${text}\n\n_(${((Date.now() - started) / 1000).toFixed(0)} s)_`);
+    sections.push(`## ${name}\n\n${text}\n\n_(${((Date.now() - started) / 1000).toFixed(0)} s, ${new Date().toISOString().slice(0, 16)}Z)_`);
   } catch (error) {
     failed++;
     process.stderr.write(`bench ${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
@@ -43,12 +43,29 @@ for (const file of files) {
 const header = [
   '# Benchmark results',
   '',
-  `Produced by \`npm run bench\`${only ? ` (BENCH_ONLY=${only.join(',')})` : ''} on ${new Date().toISOString().slice(0, 10)},`,
+  `Produced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (sections re-run alone with \`BENCH_ONLY=name npm run bench\`),`,
   `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
   'Every figure that matters is a ratio against a baseline measured side by side in the same run,',
   'because these machines are shared and noisy; absolute figures are for orientation only.',
   '',
 ].join('\n');
-if (!only) await fs.writeFile(path.join(sourceDir, 'RESULTS.md'), `${header}\n${sections.join('\n\n')}\n`);
-else process.stderr.write('BENCH_ONLY set: bench/RESULTS.md left as it was\n');
+const resultsFile = path.join(sourceDir, 'RESULTS.md');
+if (!only) {
+  await fs.writeFile(resultsFile, `${header}\n${sections.join('\n\n')}\n`);
+} else {
+  // Re-running some benchmarks replaces their sections and keeps the others' latest figures.
+  const previous = await fs.readFile(resultsFile, 'utf8').catch(() => `${header}\n`);
+  let text = previous;
+  for (const section of sections) {
+    const title = section.slice(0, section.indexOf('\n'));
+    const start = text.indexOf(`${title}\n`);
+    if (start === -1) {
+      text = `${text.trimEnd()}\n\n${section}\n`;
+      continue;
+    }
+    const next = text.indexOf('\n## ', start + title.length);
+    text = `${text.slice(0, start)}${section}\n${next === -1 ? '' : text.slice(next)}`;
+  }
+  await fs.writeFile(resultsFile, text);
+}
 process.exit(failed ? 1 : 0);

@@ -36,6 +36,7 @@ const ENV = {
   ),
   API_RATE_LIMIT: variable(Type.String({ pattern: '^[0-9]+$' }), 'requests per minute per key or client (0 turns limiting off)'),
   API_CORS_ORIGINS: variable(Type.String(), "a comma-separated list of origins allowed by CORS, or '*'"),
+  API_CURSOR_SECRET: variable(Type.String({ minLength: 16 }), 'a secret of at least 16 characters signing page cursors (shared by every API instance; default: random per process)'),
   AGGREGATOR_CRON: variable(Type.String({ minLength: 9 }), "a cron expression such as '5 * * * *'"),
   AGGREGATOR_METRICS_PORT: port('the aggregator metrics port'),
   COLLECTOR_METRICS_PORT: port('the collector metrics port'),
@@ -63,6 +64,8 @@ export interface Config {
     readonly keys: readonly ApiKey[];
     readonly rateLimitPerMinute: number;
     readonly corsOrigins: readonly string[];
+    /** HMAC secret of page cursors; `undefined`: random per process. */
+    readonly cursorSecret?: string;
   };
   readonly aggregator: {
     readonly cron: string;
@@ -155,6 +158,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keys: parseApiKeys(read(env, 'API_KEYS')),
       rateLimitPerMinute: Number(read(env, 'API_RATE_LIMIT') ?? ENV_DEFAULTS.API_RATE_LIMIT),
       corsOrigins: cors ? cors.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '') : [],
+      ...(read(env, 'API_CURSOR_SECRET') !== undefined ? { cursorSecret: read(env, 'API_CURSOR_SECRET') } : {}),
     },
     aggregator: {
       cron: read(env, 'AGGREGATOR_CRON') ?? ENV_DEFAULTS.AGGREGATOR_CRON,

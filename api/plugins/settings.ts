@@ -28,7 +28,8 @@ async function settings(app: FastifyInstance, options: BuildAppOptions): Promise
     rateLimitPerMinute: options.config.api.rateLimitPerMinute,
     corsOrigins: options.config.api.corsOrigins,
     deviceSilentAfterMs: options.deviceSilentAfterMs ?? 5 * 60_000,
-    cursors: new CursorCodec(options.cursorSecret),
+    // API_CURSOR_SECRET lets cursors outlive a restart and work on any of several instances.
+    cursors: new CursorCodec(options.cursorSecret ?? (options.config.api.cursorSecret !== undefined ? Buffer.from(options.config.api.cursorSecret, 'utf8') : undefined)),
     now: options.now ?? (() => new Date()),
   } satisfies ApiSettings);
   return Promise.resolve();
