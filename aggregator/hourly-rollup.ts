@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { Database } from '../db/index.js';
+import { HOURLY_AGGREGATE_COLUMNS, METRICS, type Database } from '../db/index.js';
 
 /**
  * The hourly rollup: the one place that says what an hourly row is. Everything runs inside
@@ -39,18 +39,7 @@ export interface RollupCounts {
   readonly removed: number;
 }
 
-export const METRICS = ['temperature', 'humidity', 'pcv_temperature'] as const;
-export const HOURLY_VALUE_COLUMNS = [
-  'ymd',
-  'hh',
-  'temperature_max',
-  'temperature_avg',
-  'humidity_max',
-  'humidity_avg',
-  'pcv_temperature_max',
-  'pcv_temperature_avg',
-  'sample_count',
-] as const;
+export const HOURLY_VALUE_COLUMNS = ['ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count'] as const;
 export type HourlyValueColumn = (typeof HOURLY_VALUE_COLUMNS)[number];
 
 const AGGREGATES = sql.raw(

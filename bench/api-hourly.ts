@@ -1,7 +1,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { buildApp } from '../api/index.js';
@@ -21,6 +23,8 @@ export interface BenchResult {
 }
 
 const SCHEMA = 'flet_montrg';
+/** Set in the load-generator child process: its LoadSpec as JSON. */
+const CLIENT_ENV = 'BENCH_API_CLIENT';
 
 interface Load {
   readonly requestsPerSecond: number;
@@ -31,10 +35,28 @@ interface Load {
   readonly bytesPerRequest: number;
 }
 
-async function load(url: string, connections: number, seconds: number, pathOf?: (index: number) => string): Promise<Load> {
+/** One autocannon run, described in plain data so that it can be handed to a child process. */
+interface LoadSpec {
+  readonly url: string;
+  readonly connections: number;
+  readonly seconds: number;
+  /** Every request a different location and 30-day window (page cache misses). */
+  readonly distinct?: { readonly locations: number; readonly days: number; readonly endMs: number };
+}
+
+function distinctPath(distinct: NonNullable<LoadSpec['distinct']>, index: number): string {
+  const locId = `L-${String((index % distinct.locations) + 1).padStart(3, '0')}`;
+  const shift = Math.floor(index / distinct.locations) % Math.max(1, distinct.days * 24 - 720);
+  const windowEnd = new Date(distinct.endMs - shift * 3_600_000);
+  const windowStart = new Date(windowEnd.getTime() - 30 * 86_400_000);
+  return `/v1/locations/${locId}/hourly?from=${encodeURIComponent(windowStart.toISOString())}&to=${encodeURIComponent(windowEnd.toISOString())}`;
+}
+
+async function loadHere(spec: LoadSpec): Promise<Load> {
   let index = 0;
-  const requests = pathOf ? [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: pathOf(index++) }) }] : undefined;
-  const result = await autocannon({ url, connections, duration: seconds, pipelining: 1, ...(requests ? { requests } : {}) });
+  const { distinct } = spec;
+  const requests = distinct ? [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: distinctPath(distinct, index++) }) }] : undefined;
+  const result = await autocannon({ url: spec.url, connections: spec.connections, duration: spec.seconds, pipelining: 1, ...(requests ? { requests } : {}) });
   return {
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
@@ -43,6 +65,23 @@ async function load(url: string, connections: number, seconds: number, pathOf?: 
     non2xx: result.non2xx,
     bytesPerRequest: result.requests.total > 0 ? result.throughput.total / result.requests.total : 0,
   };
+}
+
+/**
+ * Runs the load generator in a child process: in the server's process it would take event-loop
+ * time from the server it measures (it parses every 226 KB response), which is not what a real
+ * client costs the API.
+ */
+async function load(url: string, connections: number, seconds: number, distinct?: LoadSpec['distinct']): Promise<Load> {
+  const spec: LoadSpec = { url, connections, seconds, ...(distinct ? { distinct } : {}) };
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CLIENT_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let result: Load | undefined;
+  child.on('message', (message) => {
+    result = message as Load;
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (result === undefined) throw new Error(`the load generator exited with ${String(code)} without a result`);
+  return result;
 }
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -98,13 +137,7 @@ export async function run(): Promise<BenchResult> {
       const hourly = await load(monthUrl, 50, seconds);
       // Every request a different location and window, so that the page cache (256 pages) misses:
       // the cost of building a 720-row page from the table each time.
-      const distinct = await load(base, 50, seconds, (index) => {
-        const locId = `L-${String((index % locations) + 1).padStart(3, '0')}`;
-        const shift = Math.floor(index / locations) % Math.max(1, days * 24 - 720);
-        const windowEnd = new Date(end.getTime() - shift * 3_600_000);
-        const windowStart = new Date(windowEnd.getTime() - 30 * 86_400_000);
-        return `/v1/locations/${locId}/hourly?from=${encodeURIComponent(windowStart.toISOString())}&to=${encodeURIComponent(windowEnd.toISOString())}`;
-      });
+      const distinct = await load(base, 50, seconds, { locations, days, endMs: end.getTime() });
       const trivialAfter = await load(`${base}/health`, 50, seconds);
       const all = await load(allUrl, 10, seconds);
       const trivial = {
@@ -115,7 +148,7 @@ export async function run(): Promise<BenchResult> {
       const markdown = [
         '## API: hourly reads (bench/api-hourly.ts)',
         '',
-        `${fmt(rows)} hourly rows (${locations} locations × ${days} days), embedded PostgreSQL (fsync off), the API and autocannon in one Node process on this machine (${os.cpus().length} CPUs); ${seconds} s per measurement. Seeding took ${fmt(seedSeconds, 1)} s.`,
+        `${fmt(rows)} hourly rows (${locations} locations × ${days} days), embedded PostgreSQL (fsync off), the API in one Node process and autocannon in a child process on this machine (${os.cpus().length} CPUs); ${seconds} s per measurement. Seeding took ${fmt(seedSeconds, 1)} s.`,
         '',
         '| request | connections | req/s | p50 ms | p99 ms | bytes/response | errors / non-2xx |',
         '|---|---|---|---|---|---|---|',
@@ -140,7 +173,10 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.env[CLIENT_ENV] !== undefined) {
+  process.send?.(await loadHere(JSON.parse(process.env[CLIENT_ENV]) as LoadSpec));
+  process.disconnect?.();
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const result = await run();
   process.stdout.write(`${result.markdown}\n`);
   const target = path.resolve(import.meta.dirname, '..', '..', 'bench', 'results', 'api.md');

@@ -22,6 +22,21 @@ export interface LocationTable {
   updated_at: DefaultedTimestamp;
 }
 
+/** The measured quantities, each a nullable column of temperature_raw (°C, %RH, °C). */
+export const METRICS = ['temperature', 'humidity', 'pcv_temperature'] as const;
+export type Metric = (typeof METRICS)[number];
+
+/** The hourly table's aggregates, MAX and AVG of each metric, in column order. */
+export const HOURLY_AGGREGATE_COLUMNS = [
+  'temperature_max',
+  'temperature_avg',
+  'humidity_max',
+  'humidity_avg',
+  'pcv_temperature_max',
+  'pcv_temperature_avg',
+] as const satisfies readonly `${Metric}_${'max' | 'avg'}`[];
+export type HourlyAggregates = { [K in (typeof HOURLY_AGGREGATE_COLUMNS)[number]]: number | null };
+
 /** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
 export interface TemperatureRawTable {
   loc_id: string;
@@ -34,17 +49,11 @@ export interface TemperatureRawTable {
 }
 
 /** The hourly rollup of temperature_raw, a pure function of it. Unique on (loc_id, bucket). */
-export interface TemperatureHourlyTable {
+export interface TemperatureHourlyTable extends HourlyAggregates {
   loc_id: string;
   bucket: Timestamp;
   ymd: string;
   hh: string;
-  temperature_max: number | null;
-  temperature_avg: number | null;
-  humidity_max: number | null;
-  humidity_avg: number | null;
-  pcv_temperature_max: number | null;
-  pcv_temperature_avg: number | null;
   sample_count: number;
   updated_at: DefaultedTimestamp;
 }

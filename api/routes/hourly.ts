@@ -4,6 +4,7 @@ import Type from 'typebox';
 import { apiErrors } from '../errors.js';
 import { etagOf, linkNext, sendJsonText } from '../collection-reply.js';
 import { ResponseCache } from '../response-cache.js';
+import { SharedChecks } from '../shared-check.js';
 import { sendCsv, wantsCsv } from '../csv.js';
 import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
@@ -55,6 +56,7 @@ function toRow(record: HourlyRecord, now: number): HourlyRow {
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
   const cache = new ResponseCache();
+  const versions = new SharedChecks<string>();
   async function serve(request: FastifyRequest, reply: FastifyReply, query: HourlyRequest, locIds: string[] | undefined, single: string | undefined) {
     const range = rangeOf(app, query, HOURLY_RANGE);
     const hour = currentHour(range.now);
@@ -73,7 +75,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
     const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
-    const version = cacheKey !== undefined ? await hourlyVersion(app.db, spec, limit) : undefined;
+    const version = cacheKey !== undefined ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
     const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
     if (cached) {
       if (cached.link) reply.header('link', cached.link);
