@@ -1,9 +1,10 @@
 /**
  * Recently sent pages of complete past hours, kept with the version of the rows they were made
  * from (see hourlyVersion). Dashboards ask for the same past windows again and again; checking
- * the version reads the page's rows but builds no JSON, so a repeated
- * request costs a fraction of a fresh one, and any change to those rows (late readings
- * re-aggregated, a backfill, a deletion) changes the version and the page is made afresh.
+ * the version reads the page's rows but builds no JSON (and concurrent requests for one page
+ * share one check, see SharedChecks), so a repeated request costs a fraction of a fresh one, and
+ * any change to those rows (late readings re-aggregated, a backfill, a deletion) changes the
+ * version and the page is made afresh.
  */
 export interface CachedPage {
   readonly version: string;
@@ -23,6 +24,11 @@ export class ResponseCache {
   constructor(maxEntries = 256, maxBytes = 64 * 1024 * 1024) {
     this.#maxEntries = maxEntries;
     this.#maxBytes = maxBytes;
+  }
+
+  /** Whether a page is kept for `key` (worth checking its version before making it afresh). */
+  has(key: string): boolean {
+    return this.#entries.has(key);
   }
 
   get(key: string, version: string): CachedPage | undefined {

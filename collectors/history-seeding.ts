@@ -27,7 +27,7 @@ export async function seedHistory(options: {
   let chunk: Reading[] = [];
   const flush = async () => {
     if (chunk.length === 0) return;
-    written += await writeReadings(options.pool, options.gateway, chunk, 120_000);
+    written += await writeReadings(options.pool, options.gateway, chunk, 120_000, { mayRepeat: true });
     chunk = [];
   };
   for (let time = start; time < end; time += options.intervalMs) {

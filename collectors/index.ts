@@ -5,7 +5,7 @@ export { planRequests, splitRequest, MAX_REGISTERS_PER_REQUEST, type PlannedRequ
 export { startCollector, spoolDirectory, type RunningCollector, type CollectorOptions } from './collector.js';
 export { PollSchedule, pollPhases } from './poll-schedule.js';
 export { Spool, readSpoolDirectory, encodeRecord, decodeRecords } from './spool.js';
-export { writeReadings, copyReadingsPlain } from './raw-table-writer.js';
+export { writeReadings, writeReadingsThatMayRepeat, copyReadingsPlain } from './raw-table-writer.js';
 export { SimulatedPlant, parseFaults, locationName, SIMULATED_PROFILE } from './simulated-plant.js';
 export { simulatedValues } from './simulated-values.js';
 export { seedHistory } from './history-seeding.js';

@@ -69,13 +69,14 @@ export class ReadingWriter {
     return this.#flushing;
   }
 
-  async #toDatabase(readings: readonly Reading[]): Promise<void> {
+  /** `mayRepeat`: the batch may hold readings already stored (a spool replay). */
+  async #toDatabase(readings: readonly Reading[], mayRepeat = false): Promise<void> {
     if (!this.#schemaChecked && this.#options.beforeFirstWrite) {
       await this.#options.beforeFirstWrite();
       this.#schemaChecked = true;
     }
     const started = process.hrtime.bigint();
-    await writeReadings(this.#options.pool, this.#options.gateway, readings, this.#options.timeoutMs);
+    await writeReadings(this.#options.pool, this.#options.gateway, readings, this.#options.timeoutMs, { mayRepeat });
     this.#options.metrics.dbWriteDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.#options.metrics.readingsWritten.inc(readings.length);
   }
@@ -135,9 +136,9 @@ export class ReadingWriter {
         for (const [gateway, rows] of byGateway) {
           for (let start = 0; start < rows.length; start += slice) {
             const part = rows.slice(start, start + slice);
-            if (gateway === this.#options.gateway) await this.#toDatabase(part);
+            if (gateway === this.#options.gateway) await this.#toDatabase(part, true);
             // A spool left by a gateway since renamed keeps its readings' original gateway_id.
-            else await writeReadings(this.#options.pool, gateway, part, this.#options.timeoutMs);
+            else await writeReadings(this.#options.pool, gateway, part, this.#options.timeoutMs, { mayRepeat: true });
           }
         }
         await spool.remove(segment.seq);

@@ -109,6 +109,8 @@ export interface HourlyJsonPage {
   readonly json: string;
   /** The (bucket, loc_id) of the last row when there is a next page. */
   readonly last: { readonly bucket: Date; readonly locId: string } | undefined;
+  /** hourlyVersion of the same rows, read in the same snapshot as the page. */
+  readonly version: string;
 }
 
 /**
@@ -123,13 +125,16 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
   const endedBefore = new Date(now.getTime() - HOUR_MS);
   // row_to_json-style output of a named row is compact ("key":value), a third smaller than
   // json_build_object's ("key" : value) for the same fields.
-  const { rows } = await sql<{ json: string; last_bucket: Date | null; last_loc_id: string | null }>`
+  // The version is computed exactly as hourlyVersion does (the same rows, the same row text), so
+  // that a page made on a cache miss needs no separate version query.
+  const { rows } = await sql<{ json: string; last_bucket: Date | null; last_loc_id: string | null; version: string }>`
     SELECT
       coalesce(json_agg(r ORDER BY p.rn) FILTER (WHERE p.rn <= ${limit}), '[]')::text AS json,
       max(p.bucket) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_bucket,
-      max(p.loc_id) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_loc_id
+      max(p.loc_id) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_loc_id,
+      count(*) || ':' || coalesce(bit_xor(p.row_hash), 0) AS version
     FROM (
-      SELECT q.*, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
+      SELECT q.*, hashtextextended(q::text, 0) AS row_hash, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
     ) AS p
     CROSS JOIN LATERAL (
       SELECT p.loc_id, to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, p.ymd, p.hh,
@@ -140,6 +145,7 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
   return {
     json: row?.json ?? '[]',
     last: row?.last_bucket && row.last_loc_id !== null ? { bucket: row.last_bucket, locId: row.last_loc_id } : undefined,
+    version: row?.version ?? '0:0',
   };
 }
 

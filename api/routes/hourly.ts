@@ -75,7 +75,8 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
     const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
-    const version = cacheKey !== undefined ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
+    // Checked only when a page is kept: a fresh page brings its own version, read with its rows.
+    const version = cacheKey !== undefined && cache.has(cacheKey) ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
     const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
     if (cached) {
       if (cached.link) reply.header('link', cached.link);
@@ -88,7 +89,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     linkNext(request, reply, nextCursor);
     const payload = Buffer.from(`{"data":${page.json},"next_cursor":${JSON.stringify(nextCursor)}}`);
     const etag = etagOf(payload);
-    if (cacheKey !== undefined && version !== undefined) cache.set(cacheKey, { version, payload, etag, link: reply.getHeader('link') as string | undefined });
+    if (cacheKey !== undefined) cache.set(cacheKey, { version: page.version, payload, etag, link: reply.getHeader('link') as string | undefined });
     return sendJsonText(request, reply, payload, range.past, etag);
   }
 
