@@ -125,16 +125,16 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
   const endedBefore = new Date(now.getTime() - HOUR_MS);
   // row_to_json-style output of a named row is compact ("key":value), a third smaller than
   // json_build_object's ("key" : value) for the same fields.
-  // The version is computed exactly as hourlyVersion does (the same rows, the same row text), so
-  // that a page made on a cache miss needs no separate version query.
+  // The page's version (as hourlyVersion computes it) in the same statement, so in the same
+  // snapshot as the rows: a page made on a cache miss needs no separate version query.
   const { rows } = await sql<{ json: string; last_bucket: Date | null; last_loc_id: string | null; version: string }>`
     SELECT
       coalesce(json_agg(r ORDER BY p.rn) FILTER (WHERE p.rn <= ${limit}), '[]')::text AS json,
       max(p.bucket) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_bucket,
       max(p.loc_id) FILTER (WHERE p.rn = ${limit} AND p.total > ${limit}) AS last_loc_id,
-      count(*) || ':' || coalesce(bit_xor(p.row_hash), 0) AS version
+      ${versionQuery(db, query, limit)} AS version
     FROM (
-      SELECT q.*, hashtextextended(q::text, 0) AS row_hash, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
+      SELECT q.*, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
     ) AS p
     CROSS JOIN LATERAL (
       SELECT p.loc_id, to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, p.ymd, p.hh,
@@ -150,14 +150,31 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
 }
 
 /**
- * A fingerprint of exactly the rows a page is made from (the first `limit + 1` rows after the
- * cursor): their count and an XOR of a hash of each row's text. Any insert, update or delete that
- * would change the page changes it, and its cost is bounded by the page size, whatever the range.
- * Only for ranges of complete past hours (the `partial` flag of those rows cannot change).
+ * A fingerprint of exactly the stored rows a page is made from (the first `limit + 1` rows after
+ * the cursor): their count and an XOR of a 64-bit hash of each row version's identity, its
+ * (ctid, xmin). PostgreSQL never changes a row in place: an update writes a new row version at a
+ * new ctid stamped with the writer's transaction id, a delete removes one, an insert adds one, so
+ * any write that could change the page changes the fingerprint, even one that leaves `updated_at`
+ * alone or commits after a later transaction. Reading only the system columns costs a third of
+ * hashing each row's text (bench/api-hourly.ts). A table rewrite (VACUUM FULL, CLUSTER) changes
+ * it too, which only costs a cache miss. For ranges of complete past hours only: no partial row.
  */
+function versionQuery(db: Kysely<Database>, query: HourlyQuery, limit: number) {
+  let rows = db
+    .selectFrom('temperature')
+    .select(sql<string>`hashtextextended(ctid::text || ':' || xmin::text, 0)`.as('row_version'))
+    .where('bucket', '>=', query.from)
+    .where('bucket', '<', query.to);
+  if (query.locIds) rows = rows.where('loc_id', 'in', [...query.locIds]);
+  if (query.after) {
+    const { bucket, locId } = query.after;
+    rows = rows.where((eb) => eb(eb.refTuple('bucket', 'loc_id'), '>', eb.tuple(bucket, locId)));
+  }
+  const page = rows.orderBy('bucket').orderBy('loc_id').limit(limit + 1);
+  return sql<string>`(SELECT count(*) || ':' || coalesce(bit_xor(v.row_version), 0) FROM (${page}) AS v)`;
+}
+
 export async function hourlyVersion(db: Kysely<Database>, query: HourlyQuery, limit: number): Promise<string> {
-  const page = hourlyQuery(db, query).limit(limit + 1);
-  const { rows } = await sql<{ version: string }>`
-    SELECT count(*) || ':' || coalesce(bit_xor(hashtextextended(q::text, 0)), 0) AS version FROM (${page}) AS q`.execute(db);
+  const { rows } = await sql<{ version: string }>`SELECT ${versionQuery(db, query, limit)} AS version`.execute(db);
   return rows[0]?.version ?? '';
 }
