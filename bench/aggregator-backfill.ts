@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { backfill } from '../aggregator/index.js';
-import { copyReadings, envNumber, locIds, openBenchDatabase, timed, type BenchResult } from './aggregator-bench-database.js';
+import { copyReadings, envNumber, locIds, openBenchDatabase, timed, type BenchResult } from './bench-database.js';
 
 /**
  * Backfill of a month (31 days x BENCH_BACKFILL_LOCATIONS at a reading per 10 s; the issue's full

@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
-import { copyReadings, envNumber, locIds, median, openBenchDatabase, type BenchDatabase, type BenchResult } from './aggregator-bench-database.js';
+import { copyReadings, envNumber, locIds, median, openBenchDatabase, type BenchDatabase, type BenchResult } from './bench-database.js';
 
 /**
  * Cost of the dirty-hour tracking on the collector's write path: the same COPY into

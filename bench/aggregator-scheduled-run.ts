@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { ScheduledAggregator, backfill } from '../aggregator/index.js';
-import { copyReadings, envNumber, locIds, median, openBenchDatabases, timed, type BenchDatabase, type BenchResult } from './aggregator-bench-database.js';
+import { copyReadings, envNumber, locIds, median, openBenchDatabases, timed, type BenchDatabase, type BenchResult } from './bench-database.js';
 
 /**
  * The cost of a scheduled run after one new hour of data must follow the new data, not the size

@@ -87,7 +87,7 @@ async function copyInto(url: string, layout: Layout): Promise<number> {
 }
 
 export async function run(): Promise<string> {
-  const bench = await openBenchDatabase('raw-layout');
+  const bench = await openBenchDatabase('bench_raw_layout');
   try {
     for (const layout of LAYOUTS) await prepare(bench.url, layout);
     const seconds: Record<Layout, number[]> = { chosen: [], btree: [], partitioned: [], 'no-triggers': [] };
