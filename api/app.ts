@@ -14,6 +14,7 @@ import metricsPlugin from './plugins/metrics.js';
 import openapiPlugin from './plugins/openapi.js';
 import authPlugin from './plugins/auth.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
+import requestLogPlugin from './plugins/request-log.js';
 import healthRoutes from './routes/health.js';
 import v1Routes from './routes/v1.js';
 import statusPageRoutes from './routes/status-page.js';
@@ -50,8 +51,9 @@ export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpressi
 export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
   const logger: FastifyBaseLogger = options.log.child({ component: 'api' });
   const app = Fastify({
-    // Request logs carry method, path and status only (Fastify's serialisers): never headers, so never keys.
     loggerInstance: logger,
+    // Requests are logged by the request-log plugin: method, route and status, never headers.
+    disableRequestLogging: true,
     bodyLimit: 64 * 1024,
     // A path parameter longer than this (a loc_id is at most 128 characters) is a 404, not work.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
@@ -66,6 +68,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
   await app.register(settingsPlugin, options);
   await app.register(databasePlugin, { database: options.database });
   await app.register(errorsPlugin);
+  await app.register(requestLogPlugin);
   // First of the route-adding plugins, so that its route table sees every route (CORS preflights too).
   await app.register(openapiPlugin);
   await app.register(corsPlugin);
