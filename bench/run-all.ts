@@ -47,6 +47,7 @@ const header = [
   `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
   'Every figure that matters is a ratio against a baseline measured side by side in the same run,',
   'because these machines are shared and noisy; absolute figures are for orientation only.',
+  'What each benchmark measures, why the code is as it is, and earlier runs: bench/results/<component>.md.',
   '',
 ].join('\n');
 const resultsFile = path.join(sourceDir, 'RESULTS.md');
