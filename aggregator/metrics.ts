@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The aggregator's Prometheus metrics (names fixed in notes/INTERFACES.md). */
+/** The aggregator's Prometheus metrics (names fixed in docs/interfaces.md). */
 export interface AggregatorMetrics {
   readonly registry: Registry;
   readonly runDuration: Histogram;

@@ -2,7 +2,7 @@ import Type, { type TSchema, type Static } from 'typebox';
 import { PROBLEM_BASE } from './errors.js';
 
 /**
- * The JSON shapes of the API (docs/INTERFACES: field names are the column names, times ISO 8601
+ * The JSON shapes of the API (docs/interfaces.md: field names are the column names, times ISO 8601
  * UTC), written once in TypeBox: they validate requests, type the handlers, serialise responses
  * and make the OpenAPI document.
  */

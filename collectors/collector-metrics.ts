@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
 
-/** The collector's Prometheus metrics (names fixed in notes/INTERFACES.md), on a registry of its own. */
+/** The collector's Prometheus metrics (names fixed in docs/interfaces.md), on a registry of its own. */
 export class CollectorMetrics {
   readonly registry = new Registry();
   readonly polls = new Counter({ name: 'plant_collector_polls_total', help: 'Device polls by result (ok|error|timeout).', labelNames: ['device', 'result'], registers: [this.registry] });

@@ -1,7 +1,7 @@
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 
-/** The line `collector simulate` prints on stdout once it serves (docs: notes/INTERFACES.md). */
+/** The line `collector simulate` prints on stdout once it serves (docs: docs/interfaces.md). */
 export const ListeningEvent = Type.Object({
   event: Type.Literal('listening'),
   host: Type.String(),

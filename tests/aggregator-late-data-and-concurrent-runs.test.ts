@@ -162,7 +162,7 @@ describe('concurrent aggregators', () => {
     expect(await countDirtyHours(db)).toBe(0);
   });
 
-  it('exports the metrics of notes/INTERFACES.md on /metrics (port 0)', async () => {
+  it('exports the metrics of docs/interfaces.md on /metrics (port 0)', async () => {
     const { db } = database();
     const metrics = createAggregatorMetrics();
     const { server, port } = await serveMetrics(metrics.registry, 0, '127.0.0.1');

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { HOURLY_AGGREGATE_COLUMNS } from '../../db/index.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 
 /**
- * The metric names of notes/INTERFACES.md (the interface every component was built against),
+ * The metric names of docs/interfaces.md (the interface every component was built against),
  * kept here because the deploy files (dashboards, alerts) must only name these. Histograms
  * expose `_bucket`, `_sum` and `_count` series.
  */
@@ -86,8 +87,10 @@ export function promqlMetricNames(expression: string): string[] {
 export function schemaColumns(): Map<string, Set<string>> {
   const source = fs.readFileSync(path.join(REPO, 'db/schema.ts'), 'utf8');
   const interfaces = new Map<string, Set<string>>();
-  for (const match of source.matchAll(/export interface (\w+Table) \{([^}]*)\}/g)) {
-    const columns = new Set([...match[2].matchAll(/^\s*(\w+)\s*:/gm)].map((column) => column[1]));
+  for (const match of source.matchAll(/export interface (\w+Table)(?: extends (\w+))? \{([^}]*)\}/g)) {
+    const columns = new Set([...match[3].matchAll(/^\s*(\w+)\s*:/gm)].map((column) => column[1]));
+    // The hourly table's aggregate columns are declared once, as a list (HOURLY_AGGREGATE_COLUMNS).
+    if (match[2] === 'HourlyAggregates') for (const column of HOURLY_AGGREGATE_COLUMNS) columns.add(column);
     interfaces.set(match[1], columns);
   }
   const database = /export interface Database \{([^}]*)\}/.exec(source)?.[1] ?? '';
