@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -53,7 +53,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
   const app = Fastify({
     loggerInstance: logger,
     // Requests are logged by the request-log plugin: method, route and status, never headers.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     // A path parameter longer than this (a loc_id is at most 128 characters) is a 404, not work.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
