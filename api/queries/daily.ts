@@ -1,37 +1,17 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/schema.js';
+import { HOURLY_AGGREGATE_COLUMNS, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
 
-export interface DailyRecord {
+/** A day of one location, rolled up from its hours: the same aggregate columns as an hour. */
+export interface DailyRecord extends HourlyAggregates {
   loc_id: string;
   day: string;
   ymd: string;
   start: Date;
   hours: number;
-  temperature_max: number | null;
-  temperature_avg: number | null;
-  humidity_max: number | null;
-  humidity_avg: number | null;
-  pcv_temperature_max: number | null;
-  pcv_temperature_avg: number | null;
   sample_count: number;
 }
 
-export const DAILY_COLUMNS = [
-  'loc_id',
-  'day',
-  'ymd',
-  'start',
-  'hours',
-  'temperature_max',
-  'temperature_avg',
-  'humidity_max',
-  'humidity_avg',
-  'pcv_temperature_max',
-  'pcv_temperature_avg',
-  'sample_count',
-] as const;
-
-type Metric = 'temperature' | 'humidity' | 'pcv_temperature';
+export const DAILY_COLUMNS = ['loc_id', 'day', 'ymd', 'start', 'hours', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count'] as const;
 
 // AVG of a day weighted by each hour's sample_count, over the hours where the metric has a value
 // (an hour whose readings were all NULL for it has a NULL avg and adds nothing).

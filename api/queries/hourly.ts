@@ -1,36 +1,18 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../../db/schema.js';
+import { HOURLY_AGGREGATE_COLUMNS, type Database, type HourlyAggregates } from '../../db/index.js';
 import { HOUR_MS } from '../time-range.js';
 
-export interface HourlyRecord {
+/** An hourly row as the API serves it: the table's columns, and whether the hour is still open. */
+export interface HourlyRecord extends HourlyAggregates {
   loc_id: string;
   bucket: Date;
   ymd: string;
   hh: string;
-  temperature_max: number | null;
-  temperature_avg: number | null;
-  humidity_max: number | null;
-  humidity_avg: number | null;
-  pcv_temperature_max: number | null;
-  pcv_temperature_avg: number | null;
   sample_count: number;
   partial: boolean;
 }
 
-export const HOURLY_COLUMNS = [
-  'loc_id',
-  'bucket',
-  'ymd',
-  'hh',
-  'temperature_max',
-  'temperature_avg',
-  'humidity_max',
-  'humidity_avg',
-  'pcv_temperature_max',
-  'pcv_temperature_avg',
-  'sample_count',
-  'partial',
-] as const;
+export const HOURLY_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count', 'partial'] as const;
 
 export interface HourlyQuery {
   /** undefined: every location. */
@@ -52,20 +34,7 @@ export interface HourlyQuery {
 export function hourlyQuery(db: Kysely<Database>, query: HourlyQuery) {
   let stored = db
     .selectFrom('temperature')
-    .select([
-      'loc_id',
-      'bucket',
-      'ymd',
-      'hh',
-      'temperature_max',
-      'temperature_avg',
-      'humidity_max',
-      'humidity_avg',
-      'pcv_temperature_max',
-      'pcv_temperature_avg',
-      'sample_count',
-      sql<boolean>`false`.as('partial'),
-    ])
+    .select(['loc_id', 'bucket', 'ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count', sql<boolean>`false`.as('partial')])
     .where('bucket', '>=', query.from)
     .where('bucket', '<', query.partialHour ?? query.to);
   if (query.locIds) stored = stored.where('loc_id', 'in', [...query.locIds]);
