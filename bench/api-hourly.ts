@@ -10,6 +10,7 @@ import { buildApp } from '../api/index.js';
 import { createPool, ensureEmbeddedPostgres, migrateToLatest, type Database } from '../db/index.js';
 import { loadConfig } from '../runtime/config.js';
 import { createLogger } from '../runtime/logger.js';
+import type { BenchResult } from './bench-database.js';
 
 /**
  * API read path under load: a year of hourly rows for 200 locations; the 30-day hourly query of
@@ -17,10 +18,6 @@ import { createLogger } from '../runtime/logger.js';
  * same run (goal >= 0.3); and the one-day /v1/hourly call for all 200 locations.
  * Knobs: BENCH_API_LOCATIONS (200), BENCH_API_DAYS (365), BENCH_API_SECONDS (10 per measurement).
  */
-export interface BenchResult {
-  readonly title: string;
-  readonly markdown: string;
-}
 
 const SCHEMA = 'flet_montrg';
 /** Set in the load-generator child process: its LoadSpec as JSON. */

@@ -7,13 +7,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { createPool, ensureEmbeddedPostgres, migrateToLatest } from '../db/index.js';
 import { createLogger } from '../runtime/logger.js';
+import type { BenchResult } from './bench-database.js';
 import { loadGatewayConfig, pollPhases } from '../collectors/index.js';
 
 
-export interface BenchResult {
-  readonly title: string;
-  readonly markdown: string;
-}
 
 const DEVICES = Number(process.env.BENCH_COLLECTOR_DEVICES ?? 500);
 const UNITS_PER_PORT = Number(process.env.BENCH_COLLECTOR_UNITS_PER_PORT ?? 10);

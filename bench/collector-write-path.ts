@@ -5,12 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { Kysely, PostgresDialect } from 'kysely';
 import { createPool, ensureEmbeddedPostgres, migrateToLatest } from '../db/index.js';
 import { createLogger } from '../runtime/logger.js';
+import type { BenchResult } from './bench-database.js';
 import { copyReadingsPlain, writeReadings, writeReadingsThatMayRepeat, type Reading } from '../collectors/index.js';
 
-export interface BenchResult {
-  readonly title: string;
-  readonly markdown: string;
-}
 
 const ROWS = Number(process.env.BENCH_COLLECTOR_WRITE_ROWS ?? 200_000);
 const BATCH = Number(process.env.BENCH_COLLECTOR_WRITE_BATCH ?? 1_000);

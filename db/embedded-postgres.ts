@@ -100,7 +100,8 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free right now on 127.0.0.1, for a server that must be told its port up front. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -1,6 +1,6 @@
 export { openDatabase, type PlantDatabase, type OpenDatabaseOptions } from './database.js';
 export { createPool, redactUrl, type PoolOptions } from './pool.js';
-export { ensureEmbeddedPostgres, adminUrlOf, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
+export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
 export type * from './schema.js';
 export { METRICS, HOURLY_AGGREGATE_COLUMNS } from './schema.js';

@@ -1,19 +1,9 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { Database } from '../../db/schema.js';
+import type { Database, Location } from '../../db/schema.js';
 import type { LocationInput } from '../schemas.js';
 
-export interface LocationRecord {
-  loc_id: string;
-  name: string | null;
-  plant: string | null;
-  area: string | null;
-  temperature_min: number | null;
-  temperature_max: number | null;
-  humidity_min: number | null;
-  humidity_max: number | null;
-  active: boolean;
-  registered: boolean;
-}
+/** A location as the API serves it: its master data, and whether it has a master row at all. */
+export type LocationRecord = Omit<Location, 'created_at' | 'updated_at'> & { registered: boolean };
 
 /**
  * Every loc_id that has readings, hourly rows or devices. DISTINCT over the raw table would

@@ -1,27 +1,15 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe } from 'vitest';
-import { ensureEmbeddedPostgres } from '../../db/index.js';
+import { ensureEmbeddedPostgres, freePort } from '../../db/index.js';
 import { createLogger } from '../../runtime/logger.js';
 import { REPO } from './deploy-expressions.js';
 
-/** A port free right now on 127.0.0.1 (for a child that must be told its port up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Polls `check` until it returns a value (not `undefined`), or fails with `what` after `timeoutMs`. */
 export async function pollUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 250): Promise<T> {
