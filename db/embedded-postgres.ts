@@ -138,6 +138,30 @@ function run(command: string, args: readonly string[], user: { uid: number; gid:
   });
 }
 
+/**
+ * Under root, PostgreSQL runs as the user `postgres`, which must be able to enter every directory
+ * above its binaries (in node_modules) and its data. A checkout in a private directory (mktemp's
+ * 0700, a home directory) blocks it; the traverse bit (o+x, not read) is added where missing,
+ * and said in the log.
+ */
+async function makeReachableByServerUser(targets: readonly string[], log: Logger): Promise<void> {
+  if (userInfo().uid !== 0) return;
+  const changed: string[] = [];
+  for (const target of targets) {
+    for (let dir = path.dirname(target); ; dir = path.dirname(dir)) {
+      const stat = await fs.stat(dir).catch(() => undefined);
+      if (stat && (stat.mode & 0o001) === 0) {
+        await fs.chmod(dir, (stat.mode & 0o7777) | 0o001);
+        changed.push(dir);
+      }
+      if (dir === path.dirname(dir)) break;
+    }
+  }
+  if (changed.length > 0) {
+    log.warn({ directories: changed }, 'made directories traversable (o+x) so that PostgreSQL, which runs as the user postgres, can reach its binaries and data');
+  }
+}
+
 class EmbeddedCluster {
   readonly pgdata: string;
   readonly #lockFile: string;
@@ -390,6 +414,7 @@ export async function ensureEmbeddedPostgres(options: EmbeddedPostgresOptions): 
       await cluster.becomeOwner();
       return { server: existing, owner: true };
     }
+    await makeReachableByServerUser([(await binaries()).initdb, cluster.pgdata], log);
     if (!(await cluster.initialised())) await cluster.initialise(credentials);
     const started = await cluster.start();
     await cluster.becomeOwner();
