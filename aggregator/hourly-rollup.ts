@@ -1,19 +1,18 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { HOURLY_AGGREGATE_COLUMNS, METRICS, type Database } from '../db/index.js';
+import {
+  HOURLY_ROW_COLUMNS,
+  RAW_DERIVED_COLUMNS,
+  expectedCountOf,
+  hourlyRowsInRange,
+  hourlyRowsOfHours,
+  type Database,
+  type HourlyRowColumn,
+} from '../db/index.js';
 
 /**
- * The hourly rollup: the one place that says what an hourly row is. Everything runs inside
- * PostgreSQL; Node only passes the scope (a time range or a list of (location, hour) pairs) and
- * reads back counts.
- *
- * An hourly row is, per (loc_id, reading_hour(capture_dt)): MAX and AVG of each metric (both
- * ignore NULLs, so an all-NULL metric is NULL) and the number of readings. AVG is summed as
- * `numeric`, which is exact, and cast back to double precision: the result no longer depends on
- * the order in which the plan feeds rows to the aggregate, so recomputing an unchanged hour gives
- * bit-identical values and the `IS DISTINCT FROM` guard leaves the row alone (same xmin).
- * (`double precision` to `numeric` keeps 15 significant digits, far inside the contract's 1e-9.)
- * The price: PostgreSQL converts each value to numeric through a decimal string, which makes
- * the aggregation ~4x slower than a float AVG (bench/results/aggregator.md); exactness was preferred.
+ * The hourly rollup: makes stored hourly rows equal the definition of db/hourly-row.ts over a
+ * scope (a time range or a list of (location, hour) pairs). Node only passes the scope and reads
+ * back counts.
  */
 
 /** Which hours a statement covers. Buckets are absolute UTC hour starts. */
@@ -39,18 +38,8 @@ export interface RollupCounts {
   readonly removed: number;
 }
 
-export const HOURLY_VALUE_COLUMNS = ['ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count'] as const;
-export type HourlyValueColumn = (typeof HOURLY_VALUE_COLUMNS)[number];
-
-const AGGREGATES = sql.raw(
-  [
-    ...METRICS.flatMap((metric) => [
-      `max(r.${metric}) AS ${metric}_max`,
-      `avg(r.${metric}::numeric)::double precision AS ${metric}_avg`,
-    ]),
-    'count(*)::integer AS sample_count',
-  ].join(',\n      '),
-);
+export const HOURLY_VALUE_COLUMNS = HOURLY_ROW_COLUMNS;
+export type HourlyValueColumn = HourlyRowColumn;
 
 const columnList = (alias: string) => sql.raw(HOURLY_VALUE_COLUMNS.map((column) => `${alias}.${column}`).join(', '));
 
@@ -59,33 +48,21 @@ function hourArrays(hours: readonly DirtyHour[]): { locIds: string[]; buckets: s
 }
 
 /**
- * The fresh aggregation of the scope's raw rows, one row per hour that has readings, with the
- * columns of the hourly table. A range is one GROUP BY over the capture_dt range (BRIN, or the
- * primary key with a location); a list of hours is one primary-key range scan per hour.
+ * The fresh hourly rows of the scope, with the columns of the hourly table. `expected_count` is
+ * the stored one when the hour has it (what the devices were configured for when the hour was
+ * first aggregated: a later change of poll interval does not rewrite history), else the devices'
+ * current one.
  */
 function freshHours(scope: HourScope, timezone: string): RawBuilder<unknown> {
-  const local = (bucket: RawBuilder<unknown>) => sql`
-      to_char(${bucket} AT TIME ZONE ${timezone}, 'YYYYMMDD') AS ymd,
-      to_char(${bucket} AT TIME ZONE ${timezone}, 'HH24') AS hh`;
-  if (scope.kind === 'range') {
-    return sql`
-    SELECT r.loc_id, reading_hour(r.capture_dt) AS bucket, ${local(sql`reading_hour(r.capture_dt)`)},
-      ${AGGREGATES}
-    FROM temperature_raw r
-    WHERE r.capture_dt >= ${scope.from} AND r.capture_dt < ${scope.to}
-      ${scope.locId === undefined ? sql`` : sql`AND r.loc_id = ${scope.locId}`}
-    GROUP BY r.loc_id, reading_hour(r.capture_dt)`;
-  }
-  const { locIds, buckets } = hourArrays(scope.hours);
+  const rows =
+    scope.kind === 'range'
+      ? hourlyRowsInRange({ from: scope.from, to: scope.to, locIds: scope.locId === undefined ? undefined : [scope.locId], timezone })
+      : hourlyRowsOfHours(hourArrays(scope.hours), timezone);
   return sql`
-    SELECT p.loc_id, p.bucket, ${local(sql`p.bucket`)}, agg.*
-    FROM unnest(${locIds}::text[], ${buckets}::timestamptz[]) AS p(loc_id, bucket)
-    CROSS JOIN LATERAL (
-      SELECT ${AGGREGATES}
-      FROM temperature_raw r
-      WHERE r.loc_id = p.loc_id AND r.capture_dt >= p.bucket AND r.capture_dt < p.bucket + interval '1 hour'
-    ) AS agg
-    WHERE agg.sample_count > 0`;
+    SELECT g.*, coalesce(
+      (SELECT s.expected_count FROM temperature s WHERE s.loc_id = g.loc_id AND s.bucket = g.bucket),
+      ${expectedCountOf(sql`g.loc_id`)}) AS expected_count
+    FROM (${rows}) AS g`;
 }
 
 /** The stored hourly rows that the scope covers (alias `t`). */
@@ -153,7 +130,7 @@ export interface RangeComparison {
 /**
  * Compares the stored hourly rows of a range with a fresh aggregation, writing nothing.
  * `exact` compares as the upsert does (what a backfill would rewrite, for --dry-run);
- * `tolerant` compares as the contract does (MAX and counts exactly, AVG within a relative 1e-9,
+ * `tolerant` compares the raw-derived columns as the contract does (MIN, MAX and counts exactly, AVG within a relative 1e-9,
  * for verify, which must not flag a row computed by another plan or version).
  */
 export async function compareRange(
@@ -168,7 +145,7 @@ export async function compareRange(
     mode === 'exact'
       ? sql`(${columnList('f')}) IS NOT DISTINCT FROM (${columnList('s')})`
       : sql.raw(
-          HOURLY_VALUE_COLUMNS.map((column) => (column.endsWith('_avg') ? close(column) : `f.${column} IS NOT DISTINCT FROM s.${column}`)).join(
+          RAW_DERIVED_COLUMNS.map((column) => (column.endsWith('_avg') ? close(column) : `f.${column} IS NOT DISTINCT FROM s.${column}`)).join(
             ' AND ',
           ),
         );
@@ -195,5 +172,5 @@ export async function compareRange(
 
 /** The columns that differ between the stored and fresh values of one difference. */
 export function differingColumns(difference: HourDifference): HourlyValueColumn[] {
-  return HOURLY_VALUE_COLUMNS.filter((column) => difference.stored?.[column] !== difference.fresh?.[column]);
+  return RAW_DERIVED_COLUMNS.filter((column) => difference.stored?.[column] !== difference.fresh?.[column]);
 }

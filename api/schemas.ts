@@ -82,19 +82,53 @@ export const LocationInput = Type.Object(
 );
 export type LocationInput = Static<typeof LocationInput>;
 
+/**
+ * Per metric: MIN, MAX, AVG and the count of readings where it was not NULL. For an hour the
+ * values are over its readings; for a day over the day's readings (AVG weighted by each hour's count).
+ */
+function aggregateFields(over: string) {
+  const unknown = 'NULL when unknown: the hour was aggregated before per-metric counts existed and its raw rows are gone';
+  const metric = (unit: string) => ({
+    min: nullableNumber(`${unit}; MIN over ${over} (${unknown})`),
+    max: nullableNumber(`${unit}; MAX over ${over}`),
+    avg: nullableNumber(`${unit}; AVG over ${over}`),
+    count: nullable<number>('integer', { description: `Readings of ${over} where this metric was not NULL (${unknown})` }),
+  });
+  const temperature = metric('°C');
+  const humidity = metric('%RH');
+  const pcv = metric('°C');
+  return {
+    temperature_min: temperature.min,
+    temperature_max: temperature.max,
+    temperature_avg: temperature.avg,
+    temperature_count: temperature.count,
+    humidity_min: humidity.min,
+    humidity_max: humidity.max,
+    humidity_avg: humidity.avg,
+    humidity_count: humidity.count,
+    pcv_temperature_min: pcv.min,
+    pcv_temperature_max: pcv.max,
+    pcv_temperature_avg: pcv.avg,
+    pcv_temperature_count: pcv.count,
+  };
+}
+
+const coverageFields = (over: string) => ({
+  expected_count: nullable<number>('integer', {
+    description: `Readings the location’s devices should have produced in ${over}, from their poll intervals; NULL when unknown`,
+  }),
+  coverage: nullable<number>('number', { description: 'sample_count / expected_count (1 = every expected reading arrived); NULL when expected_count is unknown' }),
+});
+
 export const HourlyRow = Type.Object(
   {
     loc_id: Type.String(),
     bucket: timestamp('Start of the hour, UTC'),
     ymd: Type.String({ description: 'Plant-local date of the hour (YYYYMMDD, PLANT_TIMEZONE)' }),
     hh: Type.String({ description: 'Plant-local hour (00-23)' }),
-    temperature_max: nullableNumber('°C'),
-    temperature_avg: nullableNumber('°C'),
-    humidity_max: nullableNumber('%RH'),
-    humidity_avg: nullableNumber('%RH'),
-    pcv_temperature_max: nullableNumber('°C'),
-    pcv_temperature_avg: nullableNumber('°C'),
-    sample_count: Type.Integer(),
+    ...aggregateFields('the hour’s readings'),
+    sample_count: Type.Integer({ description: 'Readings in the hour (0 for an empty row of gaps=include)' }),
+    ...coverageFields('the hour'),
     partial: Type.Boolean({ description: 'true for the current, not yet complete hour (computed from raw readings)' }),
   },
   {
@@ -104,13 +138,21 @@ export const HourlyRow = Type.Object(
         bucket: '2024-01-01T00:00:00.000Z',
         ymd: '20240101',
         hh: '00',
+        temperature_min: 21.2,
         temperature_max: 22.5,
         temperature_avg: 21.9,
+        temperature_count: 358,
+        humidity_min: 39.5,
         humidity_max: 41,
         humidity_avg: 40.2,
+        humidity_count: 360,
+        pcv_temperature_min: null,
         pcv_temperature_max: null,
         pcv_temperature_avg: null,
+        pcv_temperature_count: 0,
         sample_count: 360,
+        expected_count: 360,
+        coverage: 1,
         partial: false,
       },
     ],
@@ -124,13 +166,9 @@ export const DailyRow = Type.Object({
   ymd: Type.String({ description: 'The same date as YYYYMMDD' }),
   start: timestamp('Start of the day, UTC'),
   hours: Type.Integer({ description: 'Hours with data (a complete day has 23, 24 or 25 across DST changes)' }),
-  temperature_max: nullableNumber('MAX of the hours'),
-  temperature_avg: nullableNumber('AVG of the hours weighted by sample_count'),
-  humidity_max: nullableNumber('MAX of the hours'),
-  humidity_avg: nullableNumber('AVG weighted by sample_count'),
-  pcv_temperature_max: nullableNumber('MAX of the hours'),
-  pcv_temperature_avg: nullableNumber('AVG weighted by sample_count'),
+  ...aggregateFields('the day’s readings (AVG: the hours’ AVGs weighted by their counts)'),
   sample_count: Type.Integer(),
+  ...coverageFields('the day’s complete hours, hours without readings included'),
 });
 export type DailyRow = Static<typeof DailyRow>;
 

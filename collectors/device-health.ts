@@ -69,12 +69,12 @@ export class DeviceHealth {
     const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
     try {
       await this.#pool.query(
-        `INSERT INTO device AS d (gateway_id, device_id, loc_id, host, port, unit_id, last_ok_at, last_error, last_error_at, consecutive_failures, updated_at)
-         SELECT $1, u.device_id, u.loc_id, u.host, u.port, u.unit_id, u.last_ok_at, u.last_error, u.last_error_at, u.consecutive_failures, now()
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::timestamptz[], $8::text[], $9::timestamptz[], $10::int[])
-             AS u(device_id, loc_id, host, port, unit_id, last_ok_at, last_error, last_error_at, consecutive_failures)
+        `INSERT INTO device AS d (gateway_id, device_id, loc_id, host, port, unit_id, last_ok_at, last_error, last_error_at, consecutive_failures, poll_interval_ms, updated_at)
+         SELECT $1, u.device_id, u.loc_id, u.host, u.port, u.unit_id, u.last_ok_at, u.last_error, u.last_error_at, u.consecutive_failures, u.poll_interval_ms, now()
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::timestamptz[], $8::text[], $9::timestamptz[], $10::int[], $11::int[])
+             AS u(device_id, loc_id, host, port, unit_id, last_ok_at, last_error, last_error_at, consecutive_failures, poll_interval_ms)
          ON CONFLICT (gateway_id, device_id) DO UPDATE SET
-           loc_id = excluded.loc_id, host = excluded.host, port = excluded.port, unit_id = excluded.unit_id,
+           loc_id = excluded.loc_id, host = excluded.host, port = excluded.port, unit_id = excluded.unit_id, poll_interval_ms = excluded.poll_interval_ms,
            last_ok_at = COALESCE(excluded.last_ok_at, d.last_ok_at),
            last_error = COALESCE(excluded.last_error, d.last_error),
            last_error_at = COALESCE(excluded.last_error_at, d.last_error_at),
@@ -90,6 +90,8 @@ export class DeviceHealth {
           column((health) => health.lastError),
           column((health) => iso(health.lastErrorAt)),
           column((health) => health.consecutiveFailures),
+          // What the hourly rows' expected_count is made of (db/hourly-row.ts).
+          column((health) => Math.round(health.device.pollIntervalMs)),
         ],
       );
     } catch (error) {

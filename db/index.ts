@@ -4,3 +4,13 @@ export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, ty
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
 export type * from './schema.js';
 export { METRICS, HOURLY_AGGREGATE_COLUMNS } from './schema.js';
+export {
+  HOURLY_ROW_COLUMNS,
+  RAW_DERIVED_COLUMNS,
+  HOURLY_AGGREGATES_OF_RAW,
+  plantLocalHour,
+  expectedCountOf,
+  hourlyRowsInRange,
+  hourlyRowsOfHours,
+  type HourlyRowColumn,
+} from './hourly-row.js';

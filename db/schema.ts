@@ -26,15 +26,26 @@ export interface LocationTable {
 export const METRICS = ['temperature', 'humidity', 'pcv_temperature'] as const;
 export type Metric = (typeof METRICS)[number];
 
-/** The hourly table's aggregates, MAX and AVG of each metric, in column order. */
+/**
+ * The hourly table's aggregates, per metric (the order of the API's fields): MIN, MAX and AVG over the readings
+ * where the metric is not NULL, and that number of readings (`*_count`). A count is NULL only on
+ * an hour aggregated before the counts existed whose raw rows were already gone (frozen by raw
+ * retention when migration 0003 ran): its MIN and count are unknown, not zero.
+ */
 export const HOURLY_AGGREGATE_COLUMNS = [
+  'temperature_min',
   'temperature_max',
   'temperature_avg',
+  'temperature_count',
+  'humidity_min',
   'humidity_max',
   'humidity_avg',
+  'humidity_count',
+  'pcv_temperature_min',
   'pcv_temperature_max',
   'pcv_temperature_avg',
-] as const satisfies readonly `${Metric}_${'max' | 'avg'}`[];
+  'pcv_temperature_count',
+] as const satisfies readonly `${Metric}_${'max' | 'avg' | 'min' | 'count'}`[];
 export type HourlyAggregates = { [K in (typeof HOURLY_AGGREGATE_COLUMNS)[number]]: number | null };
 
 /** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
@@ -55,6 +66,11 @@ export interface TemperatureHourlyTable extends HourlyAggregates {
   ymd: string;
   hh: string;
   sample_count: number;
+  /**
+   * Readings the location's devices should have produced in the hour, from their poll intervals
+   * (`device.poll_interval_ms`) when the hour was first aggregated; NULL when unknown.
+   */
+  expected_count: number | null;
   updated_at: DefaultedTimestamp;
 }
 
@@ -77,6 +93,8 @@ export interface DeviceTable {
   host: string;
   port: number;
   unit_id: number;
+  /** How often the collector polls it; NULL for a row written by a collector older than migration 0003. */
+  poll_interval_ms: number | null;
   last_ok_at: Date | null;
   last_error: string | null;
   last_error_at: Date | null;

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema.js';
 import * as aggregatorState from './0002-aggregator-state.js';
+import * as hourlyCountsAndCoverage from './0003-hourly-counts-and-coverage.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so that the same
@@ -10,4 +11,5 @@ import * as aggregatorState from './0002-aggregator-state.js';
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial-schema': initialSchema,
   '0002-aggregator-state': aggregatorState,
+  '0003-hourly-counts-and-coverage': hourlyCountsAndCoverage,
 };

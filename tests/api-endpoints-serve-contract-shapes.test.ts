@@ -158,13 +158,21 @@ describe('API endpoints over real HTTP', () => {
       bucket: '2024-06-01T00:00:00.000Z',
       ymd: '20240601',
       hh: '00',
+      temperature_min: 19,
       temperature_max: 21,
       temperature_avg: 20,
+      temperature_count: 60,
+      humidity_min: 38,
       humidity_max: 42,
       humidity_avg: 40,
+      humidity_count: 60,
+      pcv_temperature_min: null,
       pcv_temperature_max: null,
       pcv_temperature_avg: null,
+      pcv_temperature_count: 0,
       sample_count: 60,
+      expected_count: null,
+      coverage: null,
       partial: false,
     });
     expect(day.data.map((row) => row.bucket)).toEqual(Array.from({ length: 24 }, (_, index) => new Date(START.getTime() + index * HOUR).toISOString()));
@@ -228,9 +236,12 @@ describe('API endpoints over real HTTP', () => {
     expect(viaAccept.status).toBe(200);
     expect(viaAccept.headers.get('content-type')).toMatch(/^text\/csv/);
     const lines = (await viaAccept.text()).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('loc_id,bucket,ymd,hh,temperature_max,temperature_avg,humidity_max,humidity_avg,pcv_temperature_max,pcv_temperature_avg,sample_count,partial');
+    expect(lines[0]).toBe(
+      'loc_id,bucket,ymd,hh,temperature_min,temperature_max,temperature_avg,temperature_count,humidity_min,humidity_max,humidity_avg,humidity_count,' +
+        'pcv_temperature_min,pcv_temperature_max,pcv_temperature_avg,pcv_temperature_count,sample_count,expected_count,coverage,partial',
+    );
     expect(lines).toHaveLength(217);
-    expect(lines[1]).toBe('A-01,2024-06-01T00:00:00.000Z,20240601,00,21,20,42,40,,,60,false');
+    expect(lines[1]).toBe('A-01,2024-06-01T00:00:00.000Z,20240601,00,19,21,20,60,38,42,40,60,,,,0,60,,,false');
     const viaFormat = await get('/v1/hourly?loc_id=A-01&loc_id=E-05&from=2024-06-01&to=2024-06-02&format=csv');
     expect((await viaFormat.text()).trimEnd().split('\r\n')).toHaveLength(49);
     const daily = await get('/v1/locations/A-01/daily?from=2024-06-01&to=2024-06-03&format=csv');
@@ -251,6 +262,8 @@ describe('API endpoints over real HTTP', () => {
       ['12', true],
     ]);
     expect(withPartial.data[2]).toMatchObject({ bucket: '2024-06-10T12:00:00.000Z', ymd: '20240610', sample_count: 3, temperature_max: 23, temperature_avg: 22, humidity_max: 43, humidity_avg: 42, pcv_temperature_max: 52, pcv_temperature_avg: 51 });
+    // The aggregator's own definition of an hour (db/hourly-row.ts): MIN and per-metric counts too.
+    expect(withPartial.data[2]).toMatchObject({ temperature_min: 21, temperature_count: 3, humidity_min: 41, humidity_count: 2, pcv_temperature_min: 50, pcv_temperature_count: 2 });
     const several = await json<Collection<Row>>('/v1/hourly?loc_id=A-01&loc_id=B-02&from=2024-06-10T11:00:00Z&include_partial=true');
     expect(several.data.map((row) => `${String(row.loc_id)}@${String(row.hh)}:${String(row.partial)}`)).toEqual(['A-01@11:false', 'A-01@12:true']);
   });

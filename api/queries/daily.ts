@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import { HOURLY_AGGREGATE_COLUMNS, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
+import { METRICS, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
+import { HOUR_MS } from '../time-range.js';
 
-/** A day of one location, rolled up from its hours: the same aggregate columns as an hour. */
+/** A day of one location, rolled up from its hours: the same aggregate columns as an hour, and coverage. */
 export interface DailyRecord extends HourlyAggregates {
   loc_id: string;
   day: string;
@@ -9,23 +10,53 @@ export interface DailyRecord extends HourlyAggregates {
   start: Date;
   hours: number;
   sample_count: number;
+  expected_count: number | null;
+  coverage: number | null;
 }
 
-export const DAILY_COLUMNS = ['loc_id', 'day', 'ymd', 'start', 'hours', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count'] as const;
+export const DAILY_COLUMNS = [
+  'loc_id',
+  'day',
+  'ymd',
+  'start',
+  'hours',
+  ...METRICS.flatMap((metric) => [`${metric}_min`, `${metric}_max`, `${metric}_avg`, `${metric}_count`] as const),
+  'sample_count',
+  'expected_count',
+  'coverage',
+] as const;
 
-// AVG of a day weighted by each hour's sample_count, over the hours where the metric has a value
-// (an hour whose readings were all NULL for it has a NULL avg and adds nothing).
-const weightedAvg = (metric: Metric) => {
-  const avg = sql.ref(`t.${metric}_avg`);
-  return sql<number | null>`sum(${avg} * t.sample_count) FILTER (WHERE ${avg} IS NOT NULL) / nullif(sum(t.sample_count) FILTER (WHERE ${avg} IS NOT NULL), 0)`;
-};
+/**
+ * A metric's day from its hours. AVG: each hour's AVG weighted by the metric's own count, so the
+ * day's AVG is the AVG of the day's raw readings (an hour whose readings were all NULL for the
+ * metric has a NULL avg and adds nothing; faulted readings do not dilute the others). An hour
+ * aggregated before per-metric counts existed whose raw rows are gone (NULL count, migration
+ * 0003) is weighted by its sample_count, as before; the day's MIN and count are then unknown
+ * (NULL) rather than the MIN and count of the other hours.
+ */
+function metricOfDay(metric: Metric) {
+  const column = (suffix: string) => sql.ref(`t.${metric}_${suffix}`);
+  const weight = sql`coalesce(${column('count')}, t.sample_count)`;
+  const known = sql`bool_and(${column('count')} IS NOT NULL)`;
+  return [
+    sql<number | null>`CASE WHEN ${known} THEN min(${column('min')}) END`.as(`${metric}_min`),
+    sql<number | null>`max(${column('max')})`.as(`${metric}_max`),
+    sql<number | null>`sum(${column('avg')} * ${weight}) FILTER (WHERE ${column('avg')} IS NOT NULL) / nullif(sum(${weight}) FILTER (WHERE ${column('avg')} IS NOT NULL), 0)`.as(
+      `${metric}_avg`,
+    ),
+    sql<number | null>`CASE WHEN ${known} THEN sum(${column('count')})::integer END`.as(`${metric}_count`),
+  ];
+}
 
 /**
  * Daily rollups of one location from the hourly table, days in `timezone`: a day is every hour
  * whose start falls on that local date, so DST days have 23 or 25 hours. `from`/`to` are the
  * starts of local days (the caller resolves them).
+ *
+ * expected_count of a day: the hours' mean expected_count times the day's complete hours (hours
+ * without any row count as expected too, which is the point), NULL when an hour's is unknown.
  */
-export function dailyQuery(db: Kysely<Database>, query: { locId: string; from: Date; to: Date; timezone: string }) {
+export function dailyQuery(db: Kysely<Database>, query: { locId: string; from: Date; to: Date; timezone: string; now: Date }) {
   // The local date is computed once in a subquery: the same expression written twice would carry
   // two bind parameters, and PostgreSQL would not see the GROUP BY and the select list as equal.
   const hours = db
@@ -35,21 +66,24 @@ export function dailyQuery(db: Kysely<Database>, query: { locId: string; from: D
     .where('loc_id', '=', query.locId)
     .where('bucket', '>=', query.from)
     .where('bucket', '<', query.to);
+  const completeBefore = new Date(Math.floor(query.now.getTime() / HOUR_MS) * HOUR_MS);
+  const ceilHour = (instant: ReturnType<typeof sql>) => sql`(reading_hour(${instant} - interval '1 microsecond') + interval '1 hour')`;
+  const dayStart = sql`(t.local_day::timestamp AT TIME ZONE ${query.timezone})`;
+  const dayEnd = sql`least((t.local_day + 1)::timestamp AT TIME ZONE ${query.timezone}, ${completeBefore}::timestamptz)`;
+  const dayHours = sql<number>`greatest(extract(epoch FROM ${ceilHour(dayEnd)} - ${ceilHour(dayStart)}) / 3600, 0)`;
+  const expected = sql<number | null>`CASE WHEN count(t.expected_count) = count(*) THEN round(avg(t.expected_count) * ${dayHours})::integer END`;
   return db
     .selectFrom(hours.as('t'))
-    .select((eb) => [
+    .select([
       't.loc_id',
       sql<string>`to_char(t.local_day, 'YYYY-MM-DD')`.as('day'),
       sql<string>`to_char(t.local_day, 'YYYYMMDD')`.as('ymd'),
       sql<Date>`t.local_day::timestamp AT TIME ZONE ${query.timezone}`.as('start'),
       sql<number>`count(*)::integer`.as('hours'),
-      eb.fn.max('t.temperature_max').as('temperature_max'),
-      weightedAvg('temperature').as('temperature_avg'),
-      eb.fn.max('t.humidity_max').as('humidity_max'),
-      weightedAvg('humidity').as('humidity_avg'),
-      eb.fn.max('t.pcv_temperature_max').as('pcv_temperature_max'),
-      weightedAvg('pcv_temperature').as('pcv_temperature_avg'),
+      ...METRICS.flatMap(metricOfDay),
       sql<number>`sum(t.sample_count)::integer`.as('sample_count'),
+      expected.as('expected_count'),
+      sql<number | null>`sum(t.sample_count)::double precision / nullif(${expected}, 0)`.as('coverage'),
     ])
     .groupBy(['t.loc_id', 't.local_day'])
     .orderBy('t.local_day');

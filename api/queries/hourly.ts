@@ -1,18 +1,21 @@
-import { sql, type Kysely } from 'kysely';
-import { HOURLY_AGGREGATE_COLUMNS, type Database, type HourlyAggregates } from '../../db/index.js';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { HOURLY_AGGREGATE_COLUMNS, expectedCountOf, hourlyRowsInRange, plantLocalHour, type Database, type HourlyAggregates } from '../../db/index.js';
 import { HOUR_MS } from '../time-range.js';
 
-/** An hourly row as the API serves it: the table's columns, and whether the hour is still open. */
+/** An hourly row as the API serves it: the table's columns, coverage, and whether the hour is still open. */
 export interface HourlyRecord extends HourlyAggregates {
   loc_id: string;
   bucket: Date;
   ymd: string;
   hh: string;
   sample_count: number;
+  expected_count: number | null;
+  /** sample_count / expected_count; NULL when expected_count is unknown. */
+  coverage: number | null;
   partial: boolean;
 }
 
-export const HOURLY_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count', 'partial'] as const;
+export const HOURLY_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count', 'expected_count', 'coverage', 'partial'] as const;
 
 export interface HourlyQuery {
   /** undefined: every location. */
@@ -23,49 +26,57 @@ export interface HourlyQuery {
   readonly after: { readonly bucket: Date; readonly locId: string } | undefined;
   /**
    * The current hour when `include_partial=true` and it lies in the range: its row is computed
-   * from raw readings at query time, replacing whatever the hourly table may hold for it.
+   * from raw readings at query time (db/hourly-row.ts, the aggregator's own definition),
+   * replacing whatever the hourly table may hold for it.
    */
   readonly partialHour: Date | undefined;
+  /**
+   * `gaps=include`: an empty row (NULL values, sample_count 0) for each hour of the range up to
+   * `gapsBefore` (the current hour, exclusive, or inclusive with the partial hour) that has no row,
+   * for each requested location (all registered locations when none is named).
+   */
+  readonly gapsBefore?: Date | undefined;
   /** PLANT_TIMEZONE, for the partial row's ymd/hh. */
   readonly timezone: string;
 }
 
-/** Hourly rows ordered by (bucket, loc_id): the stored hours, plus the partial hour on request. */
+const AGGREGATES = sql.raw(HOURLY_AGGREGATE_COLUMNS.join(', '));
+const NO_AGGREGATES = sql.raw(HOURLY_AGGREGATE_COLUMNS.map((column) => `${column.endsWith('_count') ? '0' : 'NULL::double precision'} AS ${column}`).join(', '));
+const inLocations = (column: string, locIds: readonly string[] | undefined) => (locIds ? sql`AND ${sql.ref(column)} = ANY(${[...locIds]}::text[])` : sql``);
+
+/** The rows of the range before paging: stored hours, the partial hour, and the gaps. */
+function hourlySource(query: HourlyQuery): RawBuilder<unknown> {
+  const stored = sql`
+    SELECT loc_id, bucket, ymd, hh, ${AGGREGATES}, sample_count, expected_count, false AS partial
+    FROM temperature
+    WHERE bucket >= ${query.from} AND bucket < ${query.partialHour ?? query.to} ${inLocations('loc_id', query.locIds)}`;
+  const hour = query.partialHour;
+  const rows = hour
+    ? sql`${stored}
+      UNION ALL
+      SELECT g.loc_id, g.bucket, g.ymd, g.hh, ${AGGREGATES}, g.sample_count, ${expectedCountOf(sql`g.loc_id`)}, true
+      FROM (${hourlyRowsInRange({ from: hour, to: new Date(hour.getTime() + HOUR_MS), locIds: query.locIds, timezone: query.timezone })}) AS g`
+    : stored;
+  if (!query.gapsBefore) return sql`${rows}`;
+  const locations = query.locIds ? sql`SELECT unnest(${[...query.locIds]}::text[]) AS loc_id` : sql`SELECT loc_id FROM location WHERE active`;
+  const end = query.gapsBefore < query.to ? query.gapsBefore : query.to;
+  return sql`
+    WITH present AS MATERIALIZED (${rows})
+    SELECT * FROM present
+    UNION ALL
+    SELECT l.loc_id, h.bucket, ${plantLocalHour(sql`h.bucket`, query.timezone)}, ${NO_AGGREGATES}, 0, ${expectedCountOf(sql`l.loc_id`)}, h.bucket >= ${hour ?? end}
+    FROM (${locations}) AS l
+    CROSS JOIN generate_series(reading_hour(${query.from}::timestamptz - interval '1 microsecond') + interval '1 hour',
+                               ${end}::timestamptz - interval '1 microsecond', interval '1 hour') AS h(bucket)
+    WHERE NOT EXISTS (SELECT 1 FROM present p WHERE p.loc_id = l.loc_id AND p.bucket = h.bucket)`;
+}
+
+/** Hourly rows ordered by (bucket, loc_id): the stored hours, plus the partial hour and the gaps on request. */
 export function hourlyQuery(db: Kysely<Database>, query: HourlyQuery) {
-  let stored = db
-    .selectFrom('temperature')
-    .select(['loc_id', 'bucket', 'ymd', 'hh', ...HOURLY_AGGREGATE_COLUMNS, 'sample_count', sql<boolean>`false`.as('partial')])
-    .where('bucket', '>=', query.from)
-    .where('bucket', '<', query.partialHour ?? query.to);
-  if (query.locIds) stored = stored.where('loc_id', 'in', [...query.locIds]);
-
-  const source = (() => {
-    if (!query.partialHour) return stored;
-    const hour = query.partialHour;
-    let raw = db
-      .selectFrom('temperature_raw')
-      .select((eb) => [
-        'loc_id',
-        sql<Date>`${hour}::timestamptz`.as('bucket'),
-        sql<string>`to_char(${hour}::timestamptz AT TIME ZONE ${query.timezone}, 'YYYYMMDD')`.as('ymd'),
-        sql<string>`to_char(${hour}::timestamptz AT TIME ZONE ${query.timezone}, 'HH24')`.as('hh'),
-        eb.fn.max('temperature').as('temperature_max'),
-        eb.fn.avg<number>('temperature').as('temperature_avg'),
-        eb.fn.max('humidity').as('humidity_max'),
-        eb.fn.avg<number>('humidity').as('humidity_avg'),
-        eb.fn.max('pcv_temperature').as('pcv_temperature_max'),
-        eb.fn.avg<number>('pcv_temperature').as('pcv_temperature_avg'),
-        sql<number>`count(*)::integer`.as('sample_count'),
-        sql<boolean>`true`.as('partial'),
-      ])
-      .where('capture_dt', '>=', hour)
-      .where('capture_dt', '<', new Date(hour.getTime() + HOUR_MS))
-      .groupBy('loc_id');
-    if (query.locIds) raw = raw.where('loc_id', 'in', [...query.locIds]);
-    return stored.unionAll(raw);
-  })();
-
-  let rows = db.selectFrom(source.as('h')).selectAll();
+  let rows = db
+    .selectFrom(sql<Omit<HourlyRecord, 'coverage'>>`(${hourlySource(query)})`.as('h'))
+    .selectAll()
+    .select(sql<number | null>`h.sample_count::double precision / h.expected_count`.as('coverage'));
   if (query.after) {
     const { bucket, locId } = query.after;
     rows = rows.where((eb) => eb(eb.refTuple('h.bucket', 'h.loc_id'), '>', eb.tuple(bucket, locId)));
@@ -107,8 +118,8 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
     ) AS p
     CROSS JOIN LATERAL (
       SELECT p.loc_id, to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, p.ymd, p.hh,
-             p.temperature_max, p.temperature_avg, p.humidity_max, p.humidity_avg, p.pcv_temperature_max, p.pcv_temperature_avg,
-             p.sample_count, p.partial OR p.bucket > ${endedBefore}::timestamptz AS partial
+             ${sql.raw(HOURLY_AGGREGATE_COLUMNS.map((column) => `p.${column}`).join(', '))},
+             p.sample_count, p.expected_count, p.coverage, p.partial OR p.bucket > ${endedBefore}::timestamptz AS partial
     ) AS r`.execute(db);
   const row = rows[0];
   return {

@@ -24,8 +24,11 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         tags: ['readings'],
         summary: 'Daily rollups of one location',
         description:
-          'Days in PLANT_TIMEZONE or `tz`, derived from the hourly table: MAX is the max of the hours, AVG the hours’ averages weighted by sample_count; ' +
-          'a day holds the hours that start on that local date (23 or 25 across DST changes). Default the last 31 days, at most 3660.',
+          'Days in PLANT_TIMEZONE or `tz`, derived from the hourly table: MIN/MAX are the MIN/MAX of the hours, each AVG the hours’ averages weighted by ' +
+          'that metric’s own count (so it equals the AVG of the day’s raw readings), counts the sums. A day holds the hours that start on that local date ' +
+          '(23 or 25 across DST changes). `coverage` is sample_count / expected_count, where expected_count counts every complete hour of the day, ' +
+          'hours without readings included. A NULL `*_count` / `*_min` means an hour of the day was aggregated before per-metric counts existed and ' +
+          'its raw rows are gone (raw retention). Default the last 31 days, at most 3660.',
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         querystring: Type.Object({
@@ -54,7 +57,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       const match = resume ? /^(\d{4})-(\d{2})-(\d{2})$/.exec(resume) : null;
       if (resume && !match) throw apiErrors.badParameter('cursor', 'query', 'not a cursor returned by this API');
       const from = match ? new Date(Math.max(range.from.getTime(), startOfLocalDay(Number(match[1]), Number(match[2]), Number(match[3]) + 1, zone).getTime())) : range.from;
-      const spec = { locId, from, to: new Date(Math.max(from.getTime(), range.to.getTime())), timezone: zone };
+      const spec = { locId, from, to: new Date(Math.max(from.getTime(), range.to.getTime())), timezone: zone, now: range.now };
 
       if (wantsCsv(request, query.format)) {
         if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);

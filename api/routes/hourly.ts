@@ -18,6 +18,13 @@ const hourlyQueryString = {
   include_partial: Type.Optional(
     Type.Boolean({ default: false, description: 'Add the current, not yet complete hour, computed from raw readings now (partial: true)' }),
   ),
+  gaps: Type.Optional(
+    Type.String({
+      enum: ['omit', 'include'],
+      default: 'omit',
+      description: 'include: an empty row (NULL values, sample_count 0) for every complete hour of the range that has no readings, per location',
+    }),
+  ),
   ...pageQuery,
   ...formatQuery,
 };
@@ -25,33 +32,24 @@ const hourlyQueryString = {
 const HOURLY_HELP =
   'Hourly rows ordered by bucket (then loc_id), `from` inclusive, `to` exclusive; default the last 7 days, at most 366 days. ' +
   '1000 rows a page unless `limit` says otherwise; `next_cursor` (and a Link header) leads to the next page. ' +
-  'CSV (Accept: text/csv or format=csv) streams every row of the range in one response.';
+  'CSV (Accept: text/csv or format=csv) streams every row of the range in one response. ' +
+  'Per metric: MIN, MAX, AVG and `*_count`, the readings where that metric was not NULL (a NULL count: the hour was aggregated before ' +
+  'counts existed and its raw rows are gone). `coverage` = sample_count / expected_count, the readings the location’s devices should have ' +
+  'produced from their poll intervals (NULL when unknown). `gaps=include` adds an empty row for each hour without readings.';
 
 interface HourlyRequest {
   readonly from?: string;
   readonly to?: string;
   readonly include_partial?: boolean;
+  readonly gaps?: string;
   readonly limit?: number;
   readonly cursor?: string;
   readonly format?: string;
 }
 
 function toRow(record: HourlyRecord, now: number): HourlyRow {
-  return {
-    loc_id: record.loc_id,
-    bucket: record.bucket.toISOString(),
-    ymd: record.ymd,
-    hh: record.hh,
-    temperature_max: record.temperature_max,
-    temperature_avg: record.temperature_avg,
-    humidity_max: record.humidity_max,
-    humidity_avg: record.humidity_avg,
-    pcv_temperature_max: record.pcv_temperature_max,
-    pcv_temperature_avg: record.pcv_temperature_avg,
-    sample_count: record.sample_count,
-    // A stored row for an hour that has not ended yet is partial too.
-    partial: record.partial || record.bucket.getTime() + HOUR_MS > now,
-  };
+  // A stored row for an hour that has not ended yet is partial too.
+  return { ...record, bucket: record.bucket.toISOString(), partial: record.partial || record.bucket.getTime() + HOUR_MS > now };
 }
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
@@ -61,11 +59,14 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const range = rangeOf(app, query, HOURLY_RANGE);
     const hour = currentHour(range.now);
     const partialHour = query.include_partial === true && hour >= range.from && hour < range.to ? hour : undefined;
-    const scope = scopeOf('hourly', [locIds ?? null, query.from ?? null, query.to ?? null, query.include_partial === true]);
+    const gaps = query.gaps === 'include';
+    const scope = scopeOf('hourly', [locIds ?? null, query.from ?? null, query.to ?? null, query.include_partial === true, gaps]);
     const position = query.cursor !== undefined ? app.settings.cursors.decode(scope, query.cursor) : undefined;
     const after = position ? { bucket: new Date(Number(position[0])), locId: String(position[1]) } : undefined;
     if (after && !Number.isFinite(after.bucket.getTime())) throw apiErrors.badParameter('cursor', 'query', 'not a cursor returned by this API');
-    const spec = { locIds, from: range.from, to: range.to, after, partialHour, timezone: app.settings.timezone };
+    // Gaps up to the current hour: it is a gap only once it is over (or shown partial on request).
+    const gapsBefore = gaps ? new Date(hour.getTime() + (partialHour ? HOUR_MS : 0)) : undefined;
+    const spec = { locIds, from: range.from, to: range.to, after, partialHour, gapsBefore, timezone: app.settings.timezone };
     const now = range.now.getTime();
 
     if (wantsCsv(request, query.format)) {
@@ -74,7 +75,8 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     }
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
-    const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
+    // Not with gaps: their empty rows carry the devices' expected_count, which the version does not cover.
+    const cacheKey = range.past && !gaps ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
     // Checked only when a page is kept: a fresh page brings its own version, read with its rows.
     const version = cacheKey !== undefined && cache.has(cacheKey) ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
     const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;

@@ -26,6 +26,12 @@ export interface ExpectedHour {
   humidity_avg: number | null;
   pcv_temperature_max: number | null;
   pcv_temperature_avg: number | null;
+  temperature_min: number | null;
+  temperature_count: number | null;
+  humidity_min: number | null;
+  humidity_count: number | null;
+  pcv_temperature_min: number | null;
+  pcv_temperature_count: number | null;
   sample_count: number;
 }
 
@@ -71,7 +77,9 @@ export async function expectedHourly(db: Kysely<Database>, timezone: string, fil
     const hour: Record<string, unknown> = { loc_id: group.loc_id, bucket: new Date(group.bucket).toISOString(), ...localParts(new Date(group.bucket), timezone) };
     for (const metric of METRICS) {
       const values = group.rows.map((row) => row[metric]).filter((value): value is number => value !== null);
+      hour[`${metric}_min`] = values.length ? Math.min(...values) : null;
       hour[`${metric}_max`] = values.length ? Math.max(...values) : null;
+      hour[`${metric}_count`] = values.length;
       hour[`${metric}_avg`] = values.length ? values.reduce((sum, value) => sum + value, 0) / values.length : null;
     }
     hour.sample_count = group.rows.length;
@@ -85,7 +93,8 @@ export async function storedHourly(db: Kysely<Database>, filter: HourFilter = {}
   const result = new Map<string, ExpectedHour>();
   for (const row of rows) {
     if (!inFilter(row.loc_id, row.bucket.getTime(), filter)) continue;
-    const { updated_at: _updated, bucket, ...values } = row;
+    // expected_count is configuration (device poll intervals), not a function of the raw rows.
+    const { updated_at: _updated, expected_count: _expected, bucket, ...values } = row;
     result.set(`${row.loc_id}@${bucket.toISOString()}`, { ...values, bucket: bucket.toISOString() });
   }
   return result;
