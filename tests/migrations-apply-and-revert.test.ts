@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sql, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { migrateDown, migrateToLatest, schemaStatus, assertSchemaCurrent } from '../db/index.js';
 import { migrations } from '../migrations/index.js';
 import { useTestDatabase, createLogger } from './support/database.js';
@@ -72,6 +72,46 @@ describe('migrations', () => {
     await expect(assertSchemaCurrent(anyDb, schema)).rejects.toThrow(/run `npx plant-climate migrate` first/);
     expect(await migrateToLatest(anyDb, schema, log)).toEqual(ALL);
     await expect(assertSchemaCurrent(anyDb, schema)).resolves.toBeUndefined();
+  });
+
+  it('0003 fills MIN and per-metric counts of existing hours from raw; frozen hours keep NULL; it reverts', async () => {
+    const { db, schema } = database();
+    const anyDb = db as unknown as Kysely<unknown>;
+    await migrateDown(anyDb, schema, log, { all: true });
+    const migrator = new Migrator({ db: anyDb, provider: { getMigrations: () => Promise.resolve(migrations) }, migrationTableSchema: schema });
+    expect((await migrator.migrateTo('0002-aggregator-state')).error).toBeUndefined();
+    // Hour 10 as the aggregator left it; hour 11 has a late reading not aggregated yet; hour 05
+    // is frozen (its raw rows were pruned).
+    await sql`INSERT INTO temperature_raw (loc_id, capture_dt, temperature, humidity, pcv_temperature, gateway_id) VALUES
+      ('M-01', '2024-01-01T10:00:00Z', 20, 50, NULL, 'gw'), ('M-01', '2024-01-01T10:30:00Z', 22, NULL, NULL, 'gw'),
+      ('M-01', '2024-01-01T11:00:00Z', 1, 1, 1, 'gw'), ('M-01', '2024-01-01T11:30:00Z', 2, 2, 2, 'gw')`.execute(anyDb);
+    await sql`INSERT INTO temperature (loc_id, bucket, ymd, hh, temperature_max, temperature_avg, humidity_max, humidity_avg, sample_count) VALUES
+      ('M-01', '2024-01-01T05:00:00Z', '20240101', '05', 9, 8, 7, 6, 360),
+      ('M-01', '2024-01-01T10:00:00Z', '20240101', '10', 22, 21, 50, 50, 2),
+      ('M-01', '2024-01-01T11:00:00Z', '20240101', '11', 1, 1, 1, 1, 1)`.execute(anyDb);
+    await sql`UPDATE aggregator_state SET frozen_before = '2024-01-01T06:00:00Z'`.execute(anyDb);
+    await sql`DELETE FROM raw_dirty_hour`.execute(anyDb);
+
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(ALL.filter((name) => name > '0002-aggregator-state'));
+    const { rows } = await sql<Record<string, unknown>>`
+      SELECT to_char(bucket AT TIME ZONE 'UTC', 'HH24') AS hh, temperature_min, temperature_count, humidity_min, humidity_count,
+             pcv_temperature_min, pcv_temperature_count, expected_count FROM temperature ORDER BY bucket`.execute(anyDb);
+    const nulls = { temperature_min: null, temperature_count: null, humidity_min: null, humidity_count: null, pcv_temperature_min: null, pcv_temperature_count: null, expected_count: null };
+    expect(rows).toEqual([
+      { hh: '05', ...nulls },
+      { hh: '10', temperature_min: 20, temperature_count: 2, humidity_min: 50, humidity_count: 1, pcv_temperature_min: null, pcv_temperature_count: 0, expected_count: null },
+      { hh: '11', ...nulls },
+    ]);
+    // The stale hour is left to the next run, which is told so by a dirty mark.
+    const marks = await sql<{ hh: string }>`SELECT to_char(bucket AT TIME ZONE 'UTC', 'HH24') AS hh FROM raw_dirty_hour`.execute(anyDb);
+    expect(marks.rows).toEqual([{ hh: '11' }]);
+    await expect(sql`UPDATE temperature SET temperature_count = 3 WHERE hh = '10'`.execute(anyDb)).rejects.toThrow(/temperature_temperature_count_range/);
+
+    expect(await migrateDown(anyDb, schema, log)).toEqual(['0003-hourly-counts-and-coverage']);
+    const columns = await sql<{ column_name: string }>`
+      SELECT column_name FROM information_schema.columns WHERE table_schema = ${schema} AND column_name IN ('temperature_count', 'poll_interval_ms', 'frozen_late_readings')`.execute(anyDb);
+    expect(columns.rows).toEqual([]);
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(['0003-hourly-counts-and-coverage']);
   });
 
   it('run safely when two processes migrate at once', async () => {
