@@ -12,7 +12,7 @@ import { createAggregatorMetrics, serveMetrics } from './metrics.js';
 import { parseDayRange } from './plant-days.js';
 import { pruneRaw } from './raw-retention.js';
 import { ScheduledAggregator, startSchedule } from './scheduled-aggregator.js';
-import { verify } from './verify.js';
+import { verify, type VerifyReport } from './verify.js';
 
 const DATABASE_ENV = ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'LOG_LEVEL'] as const;
 const BATCH_HOURS = 500;
@@ -134,30 +134,62 @@ function describeDifference(difference: HourDifference): string {
   return `${where} wrong: ${columns.join(', ')}`;
 }
 
+function verifyJson(report: VerifyReport, scope: { start: string; end: string; timezone: string; location: string | undefined }): string {
+  return JSON.stringify({
+    ...scope,
+    ok: report.wrong.length === 0 || report.repaired === report.wrong.length,
+    days: report.days,
+    hours: report.hours,
+    raw_rows: report.rawRows,
+    wrong: report.wrong.map(({ dirty: _dirty, ...difference }) => ({ ...difference, columns: difference.kind === 'changed' ? differingColumns({ ...difference, dirty: false }) : [] })),
+    pending: report.pending,
+    frozen_before: report.frozenBefore?.toISOString() ?? null,
+    frozen_days: report.frozenDays,
+    repaired: report.repaired ?? null,
+  });
+}
+
 export const verifyCommand = defineCommand({
   name: 'verify',
-  summary: 'Compare the hourly table with a fresh aggregation of the raw table and list every differing hour (exit 1 if any).',
-  usage: 'aggregator verify --start YYYY-MM-DD --end YYYY-MM-DD [--location ID]',
-  options: { start: { type: 'string' }, end: { type: 'string' }, location: { type: 'string' } },
-  optionHelp: { start: 'first day, YYYY-MM-DD (in PLANT_TIMEZONE)', end: 'last day, YYYY-MM-DD, inclusive', location: 'only this loc_id' },
+  summary:
+    'Compare the hourly table with a fresh aggregation of the raw table. Hours that differ are wrong, or pending (marked dirty, or the current hour), ' +
+    'or frozen (raw retention); exit 1 only when an hour is wrong (after --repair: when one stayed wrong).',
+  usage: 'aggregator verify --start YYYY-MM-DD --end YYYY-MM-DD [--location ID] [--json] [--repair]',
+  options: { start: { type: 'string' }, end: { type: 'string' }, location: { type: 'string' }, json: { type: 'boolean' }, repair: { type: 'boolean' } },
+  optionHelp: {
+    start: 'first day, YYYY-MM-DD (in PLANT_TIMEZONE)',
+    end: 'last day, YYYY-MM-DD, inclusive',
+    location: 'only this loc_id',
+    json: 'print one JSON report on stdout (wrong and pending hours, frozen horizon, repaired count)',
+    repair: 're-aggregate exactly the wrong hours from raw and say how many were fixed',
+  },
   env: [...DATABASE_ENV],
   async run({ values, config, log: root, lifecycle }) {
     const log = componentLogger(root, 'aggregator');
     const { start, end } = parseDayRange(values.start, values.end);
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator verify' });
+    const json = values.json === true;
     const report = await verify(database.db, {
       timezone: config.timezone,
       start,
       end,
       locId: values.location,
-      onDifference: (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
+      repair: values.repair === true,
+      onWrong: json ? undefined : (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
     });
-    process.stdout.write(
-      `verify ${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone}): ${report.hours} hour(s) with data, ` +
-        `${report.rawRows} raw rows, ${report.differences} differing hour(s)\n` +
-        frozenNote(report.frozenBefore, report.frozenDays),
-    );
-    return report.differences > 0 ? 1 : 0;
+    if (report.repaired !== undefined && report.wrong.length > 0) log.warn({ wrong: report.wrong.length, repaired: report.repaired }, 'verify repaired wrong hours');
+    if (json) {
+      process.stdout.write(`${verifyJson(report, { start, end, timezone: config.timezone, location: values.location })}\n`);
+    } else {
+      process.stdout.write(
+        `verify ${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone}): ${report.hours} hour(s) with data, ` +
+          `${report.rawRows} raw rows, ${report.wrong.length} wrong hour(s), ${report.pending.length} pending (dirty or current)` +
+          `${report.repaired === undefined ? '' : `; repaired ${report.repaired}`}\n` +
+          frozenNote(report.frozenBefore, report.frozenDays),
+      );
+    }
+    const unrepaired = report.wrong.length - (report.repaired ?? 0);
+    return unrepaired > 0 ? 1 : 0;
   },
 });
 

@@ -118,6 +118,8 @@ export interface HourDifference {
   readonly kind: DifferenceKind;
   readonly stored: Partial<Record<HourlyValueColumn, string | number | null>> | null;
   readonly fresh: Partial<Record<HourlyValueColumn, string | number | null>> | null;
+  /** The hour has a dirty mark: its raw rows changed since it was aggregated (read in the same snapshot). */
+  readonly dirty: boolean;
 }
 
 export interface RangeComparison {
@@ -157,7 +159,8 @@ export async function compareRange(
              to_char(coalesce(f.bucket, s.bucket) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS bucket,
              CASE WHEN s.loc_id IS NULL THEN 'missing' WHEN f.loc_id IS NULL THEN 'extra' ELSE 'changed' END AS kind,
              CASE WHEN s.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_VALUE_COLUMNS.map((c) => `'${c}', s.${c}`).join(', '))}) END AS stored,
-             CASE WHEN f.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_VALUE_COLUMNS.map((c) => `'${c}', f.${c}`).join(', '))}) END AS fresh
+             CASE WHEN f.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_VALUE_COLUMNS.map((c) => `'${c}', f.${c}`).join(', '))}) END AS fresh,
+             EXISTS (SELECT 1 FROM raw_dirty_hour m WHERE m.loc_id = coalesce(f.loc_id, s.loc_id) AND m.bucket = coalesce(f.bucket, s.bucket)) AS dirty
       FROM fresh f FULL JOIN stored s ON f.loc_id = s.loc_id AND f.bucket = s.bucket
       WHERE s.loc_id IS NULL OR f.loc_id IS NULL OR NOT (${same})
     )
