@@ -8,6 +8,8 @@ export interface AggregatorState {
   readonly lastRunAt: Date | undefined;
   readonly lastVerifyAt: Date | undefined;
   readonly lastVerifyDifferences: number | undefined;
+  /** Readings ever written into frozen hours (counted by a trigger, migration 0003). */
+  readonly frozenLateReadings: number;
 }
 
 interface StateRow {
@@ -15,17 +17,19 @@ interface StateRow {
   last_run_at: Date | null;
   last_verify_at: Date | null;
   last_verify_differences: number | null;
+  frozen_late_readings: number;
 }
 
 export async function readState(db: Kysely<Database>): Promise<AggregatorState> {
   const { rows } = await sql<StateRow>`
-    SELECT frozen_before, last_run_at, last_verify_at, last_verify_differences FROM aggregator_state`.execute(db);
+    SELECT frozen_before, last_run_at, last_verify_at, last_verify_differences, frozen_late_readings FROM aggregator_state`.execute(db);
   const row = rows[0];
   return {
     frozenBefore: row?.frozen_before ?? undefined,
     lastRunAt: row?.last_run_at ?? undefined,
     lastVerifyAt: row?.last_verify_at ?? undefined,
     lastVerifyDifferences: row?.last_verify_differences ?? undefined,
+    frozenLateReadings: row?.frozen_late_readings ?? 0,
   };
 }
 

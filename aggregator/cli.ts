@@ -205,7 +205,7 @@ export const pruneCommand = defineCommand({
     const retentionMs = config.aggregator.rawRetentionMs;
     if (retentionMs === undefined) throw errors.config('RAW_RETENTION', 'raw retention is off; set it (e.g. 90d) to prune');
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator prune' });
-    const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal });
+    const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal, log });
     process.stdout.write(
       `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.rawRowsDeleted} raw rows deleted; ` +
         `hours before ${report.frozenBefore?.toISOString() ?? '(none)'} are frozen\n`,

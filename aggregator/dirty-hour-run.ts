@@ -1,5 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
+import type { Logger } from 'pino';
+import { dropFrozenMarks } from './frozen-late-data.js';
 import { applyRollup, type DirtyHour, type RollupCounts } from './hourly-rollup.js';
 import { inHourlyTransaction } from './hourly-transaction.js';
 
@@ -11,6 +13,8 @@ export interface DirtyHourRunOptions {
   readonly batchSize: number;
   /** Stops between batches (shutdown); the marks left are taken by the next run. */
   readonly signal?: AbortSignal | undefined;
+  /** Where readings that arrived for frozen hours are reported (warn). */
+  readonly log?: Logger | undefined;
 }
 
 export interface DirtyHourRunTotals extends RollupCounts {
@@ -37,15 +41,9 @@ export async function aggregateDirtyHours(db: Kysely<Database>, options: DirtyHo
   for (;;) {
     if (options.signal?.aborted) break;
     const batch = await inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
-      let frozenMarksDropped = 0;
-      if (frozenBefore) {
-        // Raw rows of frozen hours are gone or going (prune's own deletes mark them); their
-        // hourly rows must stay as they are.
-        const dropped = await sql`
-          DELETE FROM raw_dirty_hour WHERE (loc_id, bucket) IN (
-            SELECT loc_id, bucket FROM raw_dirty_hour WHERE bucket < ${frozenBefore} FOR UPDATE SKIP LOCKED)`.execute(trx);
-        frozenMarksDropped = Number(dropped.numAffectedRows ?? 0);
-      }
+      // Raw rows of frozen hours are gone or going (prune's own deletes mark them); their
+      // hourly rows must stay as they are.
+      const frozenMarksDropped = frozenBefore ? (await dropFrozenMarks(trx, frozenBefore, options.log)).dropped : 0;
       const { rows: hours } = await sql<DirtyHour>`
         SELECT loc_id, bucket FROM raw_dirty_hour
         WHERE bucket < ${options.completeBefore} ${frozenBefore ? sql`AND bucket >= ${frozenBefore}` : sql``}

@@ -13,6 +13,7 @@ export interface AggregatorMetrics {
   readonly lastSuccess: Gauge;
   readonly lastVerify: Gauge;
   readonly failures: Counter;
+  readonly frozenLateReadings: Counter;
 }
 
 export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = {}): AggregatorMetrics {
@@ -34,6 +35,11 @@ export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = 
     lastSuccess: new Gauge({ name: 'plant_aggregator_last_success_timestamp_seconds', help: 'Unix time of the last successful run', registers }),
     lastVerify: new Gauge({ name: 'plant_aggregator_last_verify_timestamp_seconds', help: 'Unix time of the last verify (any process)', registers }),
     failures: new Counter({ name: 'plant_aggregator_failures_total', help: 'Runs that failed', registers }),
+    frozenLateReadings: new Counter({
+      name: 'plant_aggregator_frozen_late_readings_total',
+      help: 'Readings written into frozen hours (before the raw-retention horizon): they never reach their hourly row',
+      registers,
+    }),
   };
   for (const outcome of ['written', 'unchanged', 'removed']) metrics.hours.inc({ outcome }, 0);
   return metrics;

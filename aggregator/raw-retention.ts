@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/index.js';
 import { advanceFrozenBefore } from './aggregator-state.js';
+import type { Logger } from 'pino';
 import { aggregateDirtyHours } from './dirty-hour-run.js';
+import { dropFrozenMarks } from './frozen-late-data.js';
 import { inHourlyTransaction } from './hourly-transaction.js';
 
 const HOUR_MS = 3_600_000;
@@ -16,6 +18,7 @@ export interface PruneOptions {
   /** Hours of raw data deleted per statement (each statement is its own transaction). */
   readonly deleteSliceHours?: number;
   readonly signal?: AbortSignal | undefined;
+  readonly log?: Logger | undefined;
 }
 
 export interface PruneReport {
@@ -43,6 +46,7 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
     completeBefore: target,
     batchSize: options.batchSize,
     signal: options.signal,
+    log: options.log,
   });
   const horizon = await inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
     const { rows } = await sql<{ bucket: Date | null }>`
@@ -53,6 +57,9 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
     if (frozenBefore && candidate <= frozenBefore) return frozenBefore;
     return advanceFrozenBefore(trx, candidate);
   });
+  // Readings that arrived for hours already frozen, before their raw rows go: reported here, or
+  // the deletes below would leave nothing to report.
+  await dropFrozenMarks(db, horizon, options.log);
   // Per location along the primary key: finding the next row to delete is an index probe, so
   // gaps in the data cost nothing, and each statement deletes at most one slice of one location.
   const { rows: locations } = await sql<{ loc_id: string }>`

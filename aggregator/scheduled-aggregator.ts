@@ -39,6 +39,7 @@ export class ScheduledAggregator {
   readonly #options: ScheduledAggregatorOptions;
   readonly #clock: Clock;
   #running: Promise<RunReport> | undefined;
+  #frozenLateSeen = 0;
 
   constructor(options: ScheduledAggregatorOptions) {
     this.#options = options;
@@ -80,6 +81,7 @@ export class ScheduledAggregator {
         completeBefore,
         batchSize: this.#options.batchSize ?? 500,
         signal: this.#options.signal,
+        log,
       });
       await recordRun(db, now);
       const dirtyHoursLeft = await countDirtyHours(db);
@@ -96,6 +98,10 @@ export class ScheduledAggregator {
         if (newest) metrics.lag.set((now.getTime() - (newest.getTime() + HOUR_MS)) / 1000);
         metrics.lastSuccess.set(now.getTime() / 1000);
         if (state.lastVerifyAt) metrics.lastVerify.set(state.lastVerifyAt.getTime() / 1000);
+        // Counted by the database for every writer (migration 0003); the counter follows the
+        // total, so it starts at the total when this process starts (rate() ignores that jump).
+        metrics.frozenLateReadings.inc(Math.max(0, state.frozenLateReadings - this.#frozenLateSeen));
+        this.#frozenLateSeen = Math.max(this.#frozenLateSeen, state.frozenLateReadings);
       }
       const report: RunReport = { ...totals, completeBefore, dirtyHoursLeft, milliseconds: performance.now() - started };
       log.info(

@@ -39,6 +39,29 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`ALTER TABLE device ADD COLUMN poll_interval_ms integer CHECK (poll_interval_ms > 0)`.execute(db);
   await sql`ALTER TABLE aggregator_state ADD COLUMN frozen_late_readings bigint NOT NULL DEFAULT 0`.execute(db);
 
+  // Readings written into a frozen hour (before the raw-retention horizon) can never reach their
+  // hourly row. They are counted here, in the writer's own statement, so each is counted exactly
+  // once whoever later drops its dirty mark (a run or a prune); the aggregator exports the total
+  // as plant_aggregator_frozen_late_readings_total. The state row is updated only when there are
+  // such readings, so the hot path pays one single-row read per statement.
+  await sql`
+    CREATE FUNCTION count_frozen_late_readings() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    DECLARE late bigint;
+    BEGIN
+      SELECT count(*) INTO late FROM new_rows n, aggregator_state s WHERE n.capture_dt < s.frozen_before;
+      IF late > 0 THEN
+        UPDATE aggregator_state SET frozen_late_readings = frozen_late_readings + late;
+      END IF;
+      RETURN NULL;
+    END
+    $fn$
+  `.execute(db);
+  await sql`CREATE TRIGGER temperature_raw_count_frozen_late_insert AFTER INSERT ON temperature_raw
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_frozen_late_readings()`.execute(db);
+  await sql`CREATE TRIGGER temperature_raw_count_frozen_late_update AFTER UPDATE ON temperature_raw
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_frozen_late_readings()`.execute(db);
+
   // The checks are NOT VALID only to skip a validating scan: every existing row is either
   // rewritten below (and checked) or keeps NULL counts, which pass.
   const horizon = sql`coalesce((SELECT frozen_before FROM aggregator_state), '-infinity'::timestamptz)`;
@@ -66,6 +89,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TRIGGER temperature_raw_count_frozen_late_insert ON temperature_raw`.execute(db);
+  await sql`DROP TRIGGER temperature_raw_count_frozen_late_update ON temperature_raw`.execute(db);
+  await sql`DROP FUNCTION count_frozen_late_readings()`.execute(db);
   await sql`ALTER TABLE aggregator_state DROP COLUMN frozen_late_readings`.execute(db);
   await sql`ALTER TABLE device DROP COLUMN poll_interval_ms`.execute(db);
   await sql`ALTER TABLE temperature DROP COLUMN expected_count`.execute(db);

@@ -40,11 +40,20 @@ const ENV = {
   AGGREGATOR_CRON: variable(Type.String({ minLength: 9 }), "a cron expression such as '5 * * * *'"),
   AGGREGATOR_METRICS_PORT: port('the aggregator metrics port'),
   COLLECTOR_METRICS_PORT: port('the collector metrics port'),
-  RAW_RETENTION: variable(Type.String(), `${DURATION_HINT}, or 'off'`),
+  RAW_RETENTION: variable(Type.String(), `${DURATION_HINT} of at least 2d, or 'off'`),
   START_HISTORY: variable(Type.String({ pattern: '^(off|0|[0-9]+(\\.[0-9]+)?(ms|s|m|h|d))$' }), `simulated history seeded by the first \`plant-climate start\`: ${DURATION_HINT}, or 'off'`),
 } satisfies Record<string, Variable>;
 
 export type EnvName = keyof typeof ENV;
+
+/**
+ * The shortest raw retention accepted. Hours before the horizon are frozen: verify cannot check
+ * them and late readings for them are lost (counted and logged, never aggregated). Two days keep
+ * yesterday's raw rows for the nightly `aggregator verify` in any time zone, and give a gateway
+ * a day and more to replay its spool after a network or database outage.
+ */
+export const RAW_RETENTION_MIN = '2d';
+const RAW_RETENTION_MIN_MS = 2 * 86_400_000;
 
 export interface ApiKey {
   readonly key: string;
@@ -144,6 +153,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const rawRetentionMs = retention === 'off' ? undefined : parseDuration(retention);
   if (retention !== 'off' && rawRetentionMs === undefined) {
     throw errors.config('RAW_RETENTION', `expected ${ENV.RAW_RETENTION.expected}, got ${JSON.stringify(retention)}`);
+  }
+  if (rawRetentionMs !== undefined && rawRetentionMs < RAW_RETENTION_MIN_MS) {
+    throw errors.config(
+      'RAW_RETENTION',
+      `at least ${RAW_RETENTION_MIN} (a nightly verify of yesterday needs yesterday's raw rows, and readings a gateway replays after an outage ` +
+        `must still find their hour open), got ${JSON.stringify(retention)}`,
+    );
   }
   const cors = read(env, 'API_CORS_ORIGINS');
   return {

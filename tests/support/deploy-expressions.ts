@@ -19,6 +19,7 @@ export const INTERFACE_METRICS = {
     'plant_aggregator_hours_total',
     'plant_aggregator_raw_rows_scanned_total',
     'plant_aggregator_failures_total',
+    'plant_aggregator_frozen_late_readings_total',
     'plant_api_http_requests_total',
   ],
   gauges: [
