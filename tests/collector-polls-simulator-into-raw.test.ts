@@ -85,11 +85,12 @@ describe('collector polling the simulator', () => {
       const rows = await db.selectFrom('device').selectAll().orderBy('device_id').execute();
       return rows.length === 4 && rows.every((row) => row.last_ok_at !== null) ? rows : undefined;
     });
-    expect(devices.map((device) => [device.gateway_id, device.device_id, device.loc_id, device.unit_id, device.consecutive_failures])).toEqual([
-      ['gw-sim', 'sim-1', 'SIM-01', 1, 0],
-      ['gw-sim', 'sim-2', 'SIM-02', 2, 0],
-      ['gw-sim', 'sim-3', 'SIM-03', 1, 0],
-      ['gw-sim', 'sim-4', 'SIM-04', 2, 0],
+    // poll_interval_ms: what the hourly rows' expected_count is made of (7200 readings an hour at 500ms).
+    expect(devices.map((device) => [device.gateway_id, device.device_id, device.loc_id, device.unit_id, device.consecutive_failures, device.poll_interval_ms])).toEqual([
+      ['gw-sim', 'sim-1', 'SIM-01', 1, 0, 500],
+      ['gw-sim', 'sim-2', 'SIM-02', 2, 0, 500],
+      ['gw-sim', 'sim-3', 'SIM-03', 1, 0, 500],
+      ['gw-sim', 'sim-4', 'SIM-04', 2, 0, 500],
     ]);
     const port = metricsPortOf(collector!);
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
