@@ -39,7 +39,16 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
         { loc_id: 'B-02', name: 'Cold store', plant: 'P1', area: 'South', temperature_min: 2, temperature_max: 8 },
       ])
       .execute();
-    await insertHourly(database(), [...hoursOf('A-01', start, 48), ...hoursOf('B-02', start, 48, 5)]);
+    // A-01 received 45 of the 60 readings its device should produce each hour, and had none at
+    // all in one hour of the last day: (23 x 45) / (24 x 60) = 71.9 %. B-02's device has no
+    // recorded poll interval: coverage unknown.
+    const missing = Math.floor(now / HOUR) * HOUR - 5 * HOUR;
+    await insertHourly(database(), [
+      ...hoursOf('A-01', start, 48)
+        .filter((hour) => hour.bucket.getTime() !== missing)
+        .map((hour) => ({ ...hour, sampleCount: 45, expectedCount: 60 })),
+      ...hoursOf('B-02', start, 48, 5),
+    ]);
     await db
       .insertInto('temperature_raw')
       .values([
@@ -50,7 +59,7 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
     await db
       .insertInto('device')
       .values([
-        { gateway_id: 'gw-1', device_id: 'oven-1', loc_id: 'A-01', host: '10.0.0.1', port: 502, unit_id: 1, last_ok_at: new Date(now - 10_000), consecutive_failures: 0 },
+        { gateway_id: 'gw-1', device_id: 'oven-1', loc_id: 'A-01', host: '10.0.0.1', port: 502, unit_id: 1, last_ok_at: new Date(now - 10_000), consecutive_failures: 0, poll_interval_ms: 60_000 },
         { gateway_id: 'gw-1', device_id: 'cold-1', loc_id: 'B-02', host: '10.0.0.2', port: 502, unit_id: 1, last_ok_at: new Date(now - 3_600_000), last_error: 'connect ECONNREFUSED', consecutive_failures: 40 },
       ])
       .execute();
@@ -77,6 +86,8 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
     expect(text).toContain('Cold store');
     expect(text).toContain('25.5 °C');
     expect(text).toMatch(/ALARM: temperature above max/);
+    const coverage = await page.locator('#locations tbody tr').evaluateAll((rows) => rows.map((row) => (row as unknown as { cells: { textContent: string }[] }).cells[6]?.textContent));
+    expect(coverage).toEqual([`${((100 * 23 * 45) / (24 * 60)).toFixed(1)} %`, '–']);
     expect(text).toContain('cold-1');
     expect(text).toMatch(/silent/);
     expect(text).toMatch(/Aggregation lag/);

@@ -73,13 +73,44 @@ function alarmState(location, latest, alarmCount) {
   return hasThresholds ? { text: 'ok', kind: 'ok' } : { text: 'no thresholds', kind: 'unknown' };
 }
 
+/**
+ * Coverage of the last 24 complete hours per location: readings received over readings its
+ * devices should have produced. gaps=include brings the hours without any reading too.
+ */
+function coverageByLocation(hours) {
+  const totals = new Map();
+  for (const hour of hours) {
+    const total = totals.get(hour.loc_id) || { received: 0, expected: 0, unknown: false };
+    if (hour.expected_count === null) total.unknown = true;
+    else {
+      total.received += hour.sample_count;
+      total.expected += hour.expected_count;
+    }
+    totals.set(hour.loc_id, total);
+  }
+  return totals;
+}
+
+function coverageCell(row, total) {
+  if (!total || total.unknown || total.expected === 0) {
+    cell(row, '–', 'number').title = 'unknown: a device of this location has no poll interval recorded';
+    return;
+  }
+  const share = (100 * total.received) / total.expected;
+  const td = cell(row, `${share.toFixed(1)} %`, share < 90 ? 'number coverage-low' : 'number');
+  td.title = `${total.received} of ${total.expected} expected readings in the last 24 complete hours`;
+}
+
 async function renderLocations() {
-  const since = new Date(Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 24 * HOUR_MS).toISOString();
-  const [locations, latest, alarms] = await Promise.all([
+  const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
+  const since = new Date(hour - 24 * HOUR_MS).toISOString();
+  const [locations, latest, alarms, hours] = await Promise.all([
     collect('/v1/locations'),
     api('/v1/latest'),
     collect(`/v1/alarms?from=${encodeURIComponent(since)}`),
+    collect(`/v1/hourly?from=${encodeURIComponent(since)}&to=${encodeURIComponent(new Date(hour).toISOString())}&gaps=include&limit=10000`),
   ]);
+  const coverage = coverageByLocation(hours);
   state.locations = locations;
   const latestById = new Map(latest.data.map((reading) => [reading.loc_id, reading]));
   const alarmHours = new Map();
@@ -99,6 +130,7 @@ async function renderLocations() {
     cell(row, number(reading && reading.temperature, '°C'), 'number');
     cell(row, number(reading && reading.humidity, '%RH'), 'number');
     cell(row, time(reading && reading.capture_dt));
+    coverageCell(row, coverage.get(location.loc_id));
     const alarm = alarmState(location, reading, (alarmHours.get(location.loc_id) || new Set()).size);
     const span = document.createElement('span');
     span.className = `state state-${alarm.kind}`;

@@ -44,6 +44,7 @@ export interface HourlySeed {
   readonly temperature: number | null;
   readonly humidity: number | null;
   readonly sampleCount?: number;
+  readonly expectedCount?: number;
   readonly timezone?: string;
 }
 
@@ -72,6 +73,7 @@ export async function insertHourly(database: TestDatabase, rows: readonly Hourly
           pcv_temperature_min: null,
           pcv_temperature_count: 0,
           sample_count: row.sampleCount ?? 60,
+          expected_count: row.expectedCount ?? null,
         })),
       )
       .execute();
