@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
 import { ScheduledAggregator, backfill } from '../aggregator/index.js';
-import { copyReadings, envNumber, locIds, median, openBenchDatabases, timed, type BenchDatabase, type BenchResult } from './bench-database.js';
+import { copyReadings, envNumber, locIds, median, openBenchDatabases, registerDevices, timed, type BenchDatabase, type BenchResult } from './bench-database.js';
 
 /**
  * The cost of a scheduled run after one new hour of data must follow the new data, not the size
@@ -21,6 +21,7 @@ async function loadHistory(database: BenchDatabase, locs: readonly string[], day
   await sql`ALTER TABLE temperature_raw DISABLE TRIGGER USER`.execute(db);
   const loaded = await copyReadings(pool, { locIds: locs, from: new Date(LAST_DAY + DAY_MS - days * DAY_MS), to: new Date(LAST_DAY + DAY_MS), stepSeconds: 10 });
   await sql`ALTER TABLE temperature_raw ENABLE TRIGGER USER`.execute(db);
+  await registerDevices(db, locs, 10_000);
   await backfill(db, { timezone: 'UTC', start: new Date(LAST_DAY + DAY_MS - days * DAY_MS).toISOString().slice(0, 10), end: '2024-01-31' });
   await sql`VACUUM ANALYZE temperature_raw`.execute(db);
   return loaded.rows;

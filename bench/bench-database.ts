@@ -111,6 +111,14 @@ export async function copyReadings(
   }
 }
 
+/** One device per location polled every `pollIntervalMs`, as collectors record them: what expected_count is made of. */
+export async function registerDevices(db: Kysely<Database>, locIds: readonly string[], pollIntervalMs: number): Promise<void> {
+  await db
+    .insertInto('device')
+    .values(locIds.map((loc_id) => ({ gateway_id: 'gw-bench', device_id: loc_id, loc_id, host: '127.0.0.1', port: 502, unit_id: 1, poll_interval_ms: pollIntervalMs })))
+    .execute();
+}
+
 export async function clearDirtyMarks(db: Kysely<Database>): Promise<void> {
   await sql`TRUNCATE raw_dirty_hour`.execute(db);
 }
