@@ -134,7 +134,7 @@ function describeDifference(difference: HourDifference): string {
   return `${where} wrong: ${columns.join(', ')}`;
 }
 
-function verifyJson(report: VerifyReport, scope: { start: string; end: string; timezone: string; location: string | undefined }): string {
+function verifyJson(report: VerifyReport, scope: { start: string; end: string; timezone: string; location: string | null }): string {
   return JSON.stringify({
     ...scope,
     ok: report.wrong.length === 0 || report.repaired === report.wrong.length,
@@ -179,7 +179,7 @@ export const verifyCommand = defineCommand({
     });
     if (report.repaired !== undefined && report.wrong.length > 0) log.warn({ wrong: report.wrong.length, repaired: report.repaired }, 'verify repaired wrong hours');
     if (json) {
-      process.stdout.write(`${verifyJson(report, { start, end, timezone: config.timezone, location: values.location })}\n`);
+      process.stdout.write(`${verifyJson(report, { start, end, timezone: config.timezone, location: values.location ?? null })}\n`);
     } else {
       process.stdout.write(
         `verify ${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone}): ${report.hours} hour(s) with data, ` +

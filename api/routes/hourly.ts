@@ -35,7 +35,7 @@ const HOURLY_HELP =
   'CSV (Accept: text/csv or format=csv) streams every row of the range in one response. ' +
   'Per metric: MIN, MAX, AVG and `*_count`, the readings where that metric was not NULL (a NULL count: the hour was aggregated before ' +
   'counts existed and its raw rows are gone). `coverage` = sample_count / expected_count, the readings the location’s devices should have ' +
-  'produced from their poll intervals (NULL when unknown). `gaps=include` adds an empty row for each hour without readings.';
+  'produced from their poll intervals (NULL when unknown; the partial hour counts against the whole hour). `gaps=include` adds an empty row for each hour without readings.';
 
 interface HourlyRequest {
   readonly from?: string;
