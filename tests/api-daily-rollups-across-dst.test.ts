@@ -56,7 +56,7 @@ describe('daily rollups', () => {
     return { hours: rows.length, temperature_max: Math.max(...rows.map((row) => (row.temperature ?? 0) + 1)), temperature_avg: temperatureAvg, sample_count: weight };
   }
 
-  it('make 23- and 25-hour days in PLANT_TIMEZONE, MAX of the hours and AVG weighted by sample_count', async () => {
+  it('make 23- and 25-hour days in PLANT_TIMEZONE, MAX of the hours and AVG weighted by the metric count', async () => {
     const spring = await daily('from=2024-03-30&to=2024-04-02');
     expect(spring.map((day) => [day.day, day.ymd, day.hours, day.start])).toEqual([
       ['2024-03-30', '20240330', 24, '2024-03-29T23:00:00.000Z'],
