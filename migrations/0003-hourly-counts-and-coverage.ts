@@ -43,13 +43,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // hourly row. They are counted here, in the writer's own statement, so each is counted exactly
   // once whoever later drops its dirty mark (a run or a prune); the aggregator exports the total
   // as plant_aggregator_frozen_late_readings_total. The state row is updated only when there are
-  // such readings, so the hot path pays one single-row read per statement.
+  // such readings; without retention the hot path pays one single-row read per statement
+  // (bench/aggregator-dirty-tracking.ts measures the trigger on its own).
   await sql`
     CREATE FUNCTION count_frozen_late_readings() RETURNS trigger
     LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
-    DECLARE late bigint;
+    DECLARE horizon timestamptz; late bigint;
     BEGIN
-      SELECT count(*) INTO late FROM new_rows n, aggregator_state s WHERE n.capture_dt < s.frozen_before;
+      SELECT frozen_before INTO horizon FROM aggregator_state;
+      IF horizon IS NULL THEN
+        RETURN NULL;  -- retention has never pruned: nothing is frozen
+      END IF;
+      SELECT count(*) INTO late FROM new_rows WHERE capture_dt < horizon;
       IF late > 0 THEN
         UPDATE aggregator_state SET frozen_late_readings = frozen_late_readings + late;
       END IF;
