@@ -38,10 +38,7 @@ export interface RollupCounts {
   readonly removed: number;
 }
 
-export const HOURLY_VALUE_COLUMNS = HOURLY_ROW_COLUMNS;
-export type HourlyValueColumn = HourlyRowColumn;
-
-const columnList = (alias: string) => sql.raw(HOURLY_VALUE_COLUMNS.map((column) => `${alias}.${column}`).join(', '));
+const columnList = (alias: string) => sql.raw(HOURLY_ROW_COLUMNS.map((column) => `${alias}.${column}`).join(', '));
 
 function hourArrays(hours: readonly DirtyHour[]): { locIds: string[]; buckets: string[] } {
   return { locIds: hours.map((hour) => hour.loc_id), buckets: hours.map((hour) => hour.bucket.toISOString()) };
@@ -85,10 +82,10 @@ export async function applyRollup(db: Kysely<Database>, scope: HourScope, timezo
   const { rows } = await sql<{ hours: number; raw_rows: number; written: number; removed: number }>`
     WITH fresh AS MATERIALIZED (${freshHours(scope, timezone)}),
     written AS (
-      INSERT INTO temperature AS t (loc_id, bucket, ${sql.raw(HOURLY_VALUE_COLUMNS.join(', '))}, updated_at)
+      INSERT INTO temperature AS t (loc_id, bucket, ${sql.raw(HOURLY_ROW_COLUMNS.join(', '))}, updated_at)
       SELECT f.loc_id, f.bucket, ${columnList('f')}, now() FROM fresh f
       ON CONFLICT (loc_id, bucket) DO UPDATE SET
-        ${sql.raw(HOURLY_VALUE_COLUMNS.map((column) => `${column} = excluded.${column}`).join(', '))},
+        ${sql.raw(HOURLY_ROW_COLUMNS.map((column) => `${column} = excluded.${column}`).join(', '))},
         updated_at = excluded.updated_at
       WHERE (${columnList('t')}) IS DISTINCT FROM (${columnList('excluded')})
       RETURNING 1
@@ -116,8 +113,8 @@ export interface HourDifference {
   /** ISO 8601 UTC. */
   readonly bucket: string;
   readonly kind: DifferenceKind;
-  readonly stored: Partial<Record<HourlyValueColumn, string | number | null>> | null;
-  readonly fresh: Partial<Record<HourlyValueColumn, string | number | null>> | null;
+  readonly stored: Partial<Record<HourlyRowColumn, string | number | null>> | null;
+  readonly fresh: Partial<Record<HourlyRowColumn, string | number | null>> | null;
   /** The hour has a dirty mark: its raw rows changed since it was aggregated (read in the same snapshot). */
   readonly dirty: boolean;
 }
@@ -158,8 +155,8 @@ export async function compareRange(
       SELECT coalesce(f.loc_id, s.loc_id) AS loc_id,
              to_char(coalesce(f.bucket, s.bucket) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS bucket,
              CASE WHEN s.loc_id IS NULL THEN 'missing' WHEN f.loc_id IS NULL THEN 'extra' ELSE 'changed' END AS kind,
-             CASE WHEN s.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_VALUE_COLUMNS.map((c) => `'${c}', s.${c}`).join(', '))}) END AS stored,
-             CASE WHEN f.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_VALUE_COLUMNS.map((c) => `'${c}', f.${c}`).join(', '))}) END AS fresh,
+             CASE WHEN s.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_ROW_COLUMNS.map((c) => `'${c}', s.${c}`).join(', '))}) END AS stored,
+             CASE WHEN f.loc_id IS NULL THEN NULL ELSE jsonb_build_object(${sql.raw(HOURLY_ROW_COLUMNS.map((c) => `'${c}', f.${c}`).join(', '))}) END AS fresh,
              EXISTS (SELECT 1 FROM raw_dirty_hour m WHERE m.loc_id = coalesce(f.loc_id, s.loc_id) AND m.bucket = coalesce(f.bucket, s.bucket)) AS dirty
       FROM fresh f FULL JOIN stored s ON f.loc_id = s.loc_id AND f.bucket = s.bucket
       WHERE s.loc_id IS NULL OR f.loc_id IS NULL OR NOT (${same})
@@ -174,6 +171,6 @@ export async function compareRange(
 }
 
 /** The columns that differ between the stored and fresh values of one difference. */
-export function differingColumns(difference: HourDifference): HourlyValueColumn[] {
+export function differingColumns(difference: HourDifference): HourlyRowColumn[] {
   return RAW_DERIVED_COLUMNS.filter((column) => difference.stored?.[column] !== difference.fresh?.[column]);
 }
