@@ -21,9 +21,7 @@ function readings(offsetMs: number): Reading[] {
     rows.push({
       locId: `B-${String(i % LOCATIONS).padStart(3, '0')}`,
       captureMs: start + Math.floor(i / LOCATIONS) * 1000,
-      temperature: 20 + (i % 97) / 10,
-      humidity: 40 + (i % 53) / 10,
-      pcvTemperature: i % 11 === 0 ? null : 30.125,
+      values: { temperature: 20 + (i % 97) / 10, humidity: 40 + (i % 53) / 10, pcv_temperature: i % 11 === 0 ? null : 30.125 },
     });
   }
   return rows;
