@@ -238,13 +238,13 @@ export class ReadingJournal {
     try {
       while (written < frame.length) written += this.#writeSync(active.fd, frame, written, frame.length - written);
     } catch (error) {
-      if (written > 0) {
-        try {
-          fs.ftruncateSync(active.fd, start);
-        } catch {
-          // The torn frame stays; readers skip it by its CRC, and nothing more is appended behind it.
-          this.#seal();
-        }
+      // Whatever part of the frame reached the file (a failing call may have written some too)
+      // is cut off again, so the next frame starts clean.
+      try {
+        fs.ftruncateSync(active.fd, start);
+      } catch {
+        // The torn frame stays; readers skip it by its CRC, and nothing more is appended behind it.
+        this.#seal();
       }
       throw error;
     }
