@@ -22,7 +22,7 @@ const LEGACY_PATTERN = /^segment-(\d{12})\.spool$/;
 /** Live segments rotate at this size, so stored readings never pile up on disk. */
 const SEGMENT_BYTES = 1024 * 1024;
 /** Replay and indexing read this much of a file at a time, yielding to the event loop in between. */
-const READ_CHUNK_BYTES = 256 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
 
 export type SegmentMode = 'live' | 'replay';
 
