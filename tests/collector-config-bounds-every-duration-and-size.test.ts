@@ -53,8 +53,8 @@ describe('gateway config bounds', () => {
   it('bounds batch and spool sizes and the gateway name that names the journal directory', () => {
     const text = CONFIG.replace('batch_size: 1000', 'batch_size: 1000000').replace('max_bytes: 1073741824', 'max_bytes: 9007199254740993');
     expect(problems(text)).toEqual([
-      'gw.yaml:3 write.batch_size: must be less or equal to 100000',
-      'gw.yaml:4 spool.max_bytes: must be less or equal to 1099511627776',
+      'gw.yaml:3 write.batch_size: must be <= 100000',
+      'gw.yaml:4 spool.max_bytes: must be <= 1099511627776',
     ]);
     expect(problems(CONFIG.replace('gateway: gw-1', `gateway: ${'g'.repeat(86)}`))).toEqual(['gw.yaml:1 gateway: at most 85 bytes (it names the journal directory)']);
   });
