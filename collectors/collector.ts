@@ -44,8 +44,13 @@ export function spoolDirectory(dataDir: string, gateway: string): string {
   return path.join(dataDir, 'spool', name);
 }
 
-/** How long a stop waits for polls in progress, and then for the last batch: the journal has the rest. */
-export const STOP_WAIT_MS = 2_000;
+/**
+ * A stop waits this long for polls in progress, then for the last batch (and a replay slice in
+ * flight), then for the device table: at most 4 s in all, whatever `write.timeout` says, because
+ * what is not stored by then is in the journal and the next start replays it. The launcher's stop
+ * budget (launcher/pipeline.ts) is sized for this.
+ */
+export const STOP_WAIT_MS = { polls: 1_000, writes: 2_000, deviceTable: 1_000 } as const;
 
 /** Whether the database answers a trivial query within `timeoutMs`. */
 async function probeDatabase(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
@@ -113,7 +118,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   metrics.databaseReachable.set(1);
   const writer = new ReadingWriter({
     gateway: gateway.gateway,
-    sink: (gatewayId, readings, { mayRepeat }) => writeReadings(database.pool, gatewayId, readings, gateway.write.timeoutMs, { mayRepeat }),
+    sink: (gatewayId, readings, options) => writeReadings(database.pool, gatewayId, readings, gateway.write.timeoutMs, options),
     probe: () => probeDatabase(database.pool, gateway.write.timeoutMs),
     journal,
     metrics,
@@ -181,10 +186,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       clearInterval(oldestAge);
       clockWatch.stop();
       for (const schedule of schedules) schedule.stop();
-      await Promise.race([Promise.all(pollers.map((poller) => poller.idle())), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS))]);
+      await Promise.race([Promise.all(pollers.map((poller) => poller.idle())), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS.polls))]);
       for (const endpoint of endpoints.values()) endpoint.close();
-      await writer.close(STOP_WAIT_MS);
-      await Promise.race([health.close(), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS))]);
+      await writer.close(STOP_WAIT_MS.writes);
+      await Promise.race([health.close(), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS.deviceTable))]);
       log.info({ spooledReadings: journal.stats().readings }, 'collector stopped');
     })();
     return stopped;

@@ -36,15 +36,20 @@ const UNIQUE_VIOLATION = '23505';
  * half-open socket would otherwise hang for minutes) and the caller spools the batch, which is
  * harmless even if the commit did land. A failed connection is not reused: its state is unknown.
  */
-async function onConnection<T>(pool: pg.Pool, timeoutMs: number, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+async function onConnection<T>(pool: pg.Pool, timeoutMs: number, signal: AbortSignal | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  signal?.throwIfAborted();
   const client = await pool.connect();
   let timer: NodeJS.Timeout | undefined;
   let failed: Error | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     const work = fn(client);
     work.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`database write timed out after ${timeoutMs} ms`)), timeoutMs);
+      // A stopping collector does not wait for a slow write: the journal still holds its rows.
+      onAbort = () => reject(new Error('database write abandoned: the collector is stopping'));
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     return await Promise.race([work, timeout]);
   } catch (error) {
@@ -52,6 +57,7 @@ async function onConnection<T>(pool: pg.Pool, timeoutMs: number, fn: (client: pg
     throw error;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
     client.release(failed);
   }
 }
@@ -93,16 +99,16 @@ export async function writeReadings(
   gateway: string,
   readings: readonly Reading[],
   timeoutMs: number,
-  options: { readonly mayRepeat?: boolean } = {},
+  options: { readonly mayRepeat?: boolean; readonly signal?: AbortSignal } = {},
 ): Promise<number> {
   if (!options.mayRepeat) {
     try {
-      return await onConnection(pool, timeoutMs, (client) => copyNew(client, gateway, readings));
+      return await onConnection(pool, timeoutMs, options.signal, (client) => copyNew(client, gateway, readings));
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
     }
   }
-  return onConnection(pool, timeoutMs, (client) => insertMissing(client, gateway, readings));
+  return onConnection(pool, timeoutMs, options.signal, (client) => insertMissing(client, gateway, readings));
 }
 
 /** The upsert path alone, for the benchmark. */

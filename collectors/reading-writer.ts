@@ -7,7 +7,7 @@ import { isDatabaseUnreachable } from './database-errors.js';
 import { appendDeadLetters, deadLetter, type DeadLetter } from './dead-letters.js';
 
 /** Stores readings of one gateway; returns how many were new (raw-table-writer's writeReadings). */
-export type ReadingSink = (gateway: string, readings: readonly Reading[], options: { readonly mayRepeat: boolean }) => Promise<number>;
+export type ReadingSink = (gateway: string, readings: readonly Reading[], options: { readonly mayRepeat: boolean; readonly signal?: AbortSignal }) => Promise<number>;
 
 export interface ReadingWriterOptions {
   readonly gateway: string;
@@ -40,11 +40,12 @@ export async function storeOrSetAside(
   mayRepeat: boolean,
   letters: DeadLetter[],
   onStored: (readings: number, seconds: number) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<void> {
   if (readings.length === 0) return;
   const started = process.hrtime.bigint();
   try {
-    await sink(gateway, readings, { mayRepeat });
+    await sink(gateway, readings, { mayRepeat, signal });
     onStored(readings.length, Number(process.hrtime.bigint() - started) / 1e9);
     return;
   } catch (error) {
@@ -55,8 +56,8 @@ export async function storeOrSetAside(
     }
   }
   const half = Math.ceil(readings.length / 2);
-  await storeOrSetAside(sink, gateway, readings.slice(0, half), mayRepeat, letters, onStored);
-  await storeOrSetAside(sink, gateway, readings.slice(half), mayRepeat, letters, onStored);
+  await storeOrSetAside(sink, gateway, readings.slice(0, half), mayRepeat, letters, onStored, signal);
+  await storeOrSetAside(sink, gateway, readings.slice(half), mayRepeat, letters, onStored, signal);
 }
 
 const REPLAY_RETRY_MIN_MS = 250;
@@ -88,6 +89,8 @@ export class ReadingWriter {
   #closed = false;
   #wake: (() => void) | undefined;
   #schemaChecked = false;
+  /** Aborted when a stop's budget is spent: writes still in flight are abandoned to the journal. */
+  readonly #stopping = new AbortController();
 
   constructor(options: ReadingWriterOptions) {
     this.#options = options;
@@ -174,7 +177,7 @@ export class ReadingWriter {
     await storeOrSetAside(this.#options.sink, gateway, readings, mayRepeat, letters, (count, seconds) => {
       this.#options.metrics.dbWriteDuration.observe(seconds);
       this.#options.metrics.readingsWritten.inc(count);
-    });
+    }, this.#stopping.signal);
     if (letters.length === 0) return;
     appendDeadLetters(this.#deadLetterDir, letters);
     this.#options.metrics.deadLetters.inc(letters.length);
@@ -250,11 +253,13 @@ export class ReadingWriter {
    */
   async close(budgetMs: number): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
-    const flushed = this.flush();
-    await Promise.race([flushed, delay(budgetMs, undefined, { ref: false })]);
+    const deadline = performance.now() + budgetMs;
     this.#closed = true;
     this.#wake?.();
-    await Promise.race([this.#replaying, delay(budgetMs, undefined, { ref: false })]);
+    const flushed = this.flush();
+    await Promise.race([Promise.all([flushed, this.#replaying]), delay(budgetMs, undefined, { ref: false })]);
+    this.#stopping.abort();
+    await Promise.race([Promise.all([flushed, this.#replaying]), delay(Math.max(0, deadline - performance.now()) + 100, undefined, { ref: false })]);
     await this.#options.journal.close();
   }
 }

@@ -13,8 +13,9 @@ const options = (extra: Partial<JournalOptions> = {}): JournalOptions => ({ log,
 async function replayAll(journal: ReadingJournal): Promise<JournalRecord[]> {
   const records: JournalRecord[] = [];
   for (let segment = journal.nextReplay(); segment; segment = journal.nextReplay()) {
-    await journal.read(segment, async (chunk) => {
+    await journal.read(segment, (chunk) => {
       records.push(...chunk);
+      return Promise.resolve();
     });
     journal.finishReplay(segment);
   }

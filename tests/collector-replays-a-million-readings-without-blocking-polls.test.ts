@@ -60,11 +60,11 @@ describe('replaying a million journaled readings', () => {
           batchSize: 1_000,
           maxDelayMs: 1_000,
           probe: () => Promise.resolve(true),
-          sink: async (_gateway, readings, { mayRepeat }) => {
+          sink: (_gateway, readings, { mayRepeat }) => {
             expect(mayRepeat).toBe(true);
             for (const { captureMs, locId } of readings) checksum = (checksum + captureMs + Number(locId.slice(2))) % 1_000_000_007;
             stored += readings.length;
-            return readings.length;
+            return Promise.resolve(readings.length);
           },
         });
         const check = setInterval(() => {
