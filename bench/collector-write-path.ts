@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import { createPool, ensureEmbeddedPostgres, migrateToLatest } from '../db/index.js';
 import { createLogger } from '../runtime/logger.js';
 import type { BenchResult } from './bench-database.js';
-import { ReadingJournal, copyReadingsPlain, writeReadings, writeReadingsThatMayRepeat, type Reading } from '../collectors/index.js';
+import { CollectorMetrics, ReadingJournal, ReadingWriter, copyReadingsPlain, writeReadings, writeReadingsThatMayRepeat, type Reading } from '../collectors/index.js';
 
 
 const ROWS = Number(process.env.BENCH_COLLECTOR_WRITE_ROWS ?? 200_000);
@@ -57,21 +57,30 @@ export async function run(): Promise<BenchResult> {
         await pool.query('TRUNCATE temperature_raw, raw_dirty_hour');
         const rows = readings(round * 86_400_000);
         const journal = kind === 'journal' ? await ReadingJournal.open(journalDir, { log, maxBytes: 2 ** 34, whenFull: 'drop-oldest', syncIntervalMs: 1_000 }) : undefined;
+        const writer = journal
+          ? new ReadingWriter({
+              gateway: 'gw-bench',
+              journal,
+              metrics: new CollectorMetrics(),
+              log,
+              batchSize: BATCH,
+              maxDelayMs: 60_000,
+              probe: () => Promise.resolve(true),
+              sink: (gateway, batch, options) => writeReadings(pool, gateway, batch, 60_000, options),
+            })
+          : undefined;
         const started = process.hrtime.bigint();
         for (let i = 0; i < rows.length; i += BATCH) {
           const batch = rows.slice(i, i + BATCH);
-          if (journal) {
-            // What the collector does per reading (append on receipt) and per batch (store, trim).
-            const segments = batch.map((reading) => journal.append('gw-bench', reading, 'live'));
-            await writeReadings(pool, 'gw-bench', batch, 60_000);
-            const counts = new Map<NonNullable<(typeof segments)[number]>, number>();
-            for (const segment of segments) if (segment) counts.set(segment, (counts.get(segment) ?? 0) + 1);
-            for (const [segment, count] of counts) journal.settle(segment, count);
+          if (writer) {
+            // The collector's own writer: each reading journaled as it is added, the batch stored, the journal trimmed.
+            for (const reading of batch) writer.add(reading);
+            await writer.flush();
           } else if (kind === 'collector') await writeReadings(pool, 'gw-bench', batch, 60_000);
           else if (kind === 'copy') await copyReadingsPlain(pool, 'gw-bench', batch);
           else await writeReadingsThatMayRepeat(pool, 'gw-bench', batch, 60_000);
         }
-        await journal?.close();
+        await writer?.close(60_000);
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         rates[kind].push(rows.length / seconds);
       }
@@ -87,7 +96,7 @@ export async function run(): Promise<BenchResult> {
       '',
       '| path | rows/s |',
       '| --- | ---: |',
-      `| collector with the journal: each reading appended on receipt, group fdatasync every 1 s, COPY per batch, journal trimmed | ${Math.round(journaled).toLocaleString('en')} |`,
+      `| collector's ReadingWriter with the journal: readings journaled as added (one write per event-loop turn), group fdatasync every 1 s, COPY per batch, journal trimmed | ${Math.round(journaled).toLocaleString('en')} |`,
       `| collector's database write alone (COPY; a batch meeting the unique key is retried as below) | ${Math.round(collector).toLocaleString('en')} (${(collector / copy).toFixed(2)} of COPY) |`,
       `| plain COPY into temperature_raw (baseline; fails on a replayed row) | ${Math.round(copy).toLocaleString('en')} |`,
       `| collector, spool replay (INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING) | ${Math.round(median(rates.replay)).toLocaleString('en')} (${(median(rates.replay) / copy).toFixed(2)} of COPY) |`,

@@ -38,8 +38,15 @@ export class CollectorMetrics {
     registers: [this.registry],
   });
 
+  #beforeScrape: (() => void) | undefined;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'plant_collector_' });
+  }
+
+  /** Sets gauges that are cheaper to read at scrape time than to keep current (the journal's). */
+  beforeScrape(fn: () => void): void {
+    this.#beforeScrape = fn;
   }
 
   /** Serves /metrics; resolves with the bound port (port 0 picks a free one). */
@@ -49,6 +56,7 @@ export class CollectorMetrics {
         response.writeHead(404).end('not found\n');
         return;
       }
+      this.#beforeScrape?.();
       this.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
         (error: unknown) => {

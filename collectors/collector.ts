@@ -98,11 +98,6 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     maxBytes: gateway.spool.maxBytes,
     whenFull: gateway.spool.whenFull,
     syncIntervalMs: gateway.spool.syncIntervalMs,
-    onChange: (stats) => {
-      metrics.spoolBytes.set(stats.bytes);
-      metrics.spoolBatches.set(stats.segments);
-      metrics.spoolReadings.set(stats.readings);
-    },
     onDropped: (readings) => metrics.spoolDropped.inc(readings),
     onWriteError: (code) => metrics.journalWriteErrors.inc({ code }),
     onSkipped: (bytes, records) => {
@@ -110,11 +105,13 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       metrics.journalSkippedRecords.inc(records);
     },
   });
-  const oldestAge = setInterval(() => {
-    const oldest = journal.stats().oldestCaptureMs;
-    metrics.spoolOldestAge.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
-  }, 1_000);
-  oldestAge.unref();
+  metrics.beforeScrape(() => {
+    const stats = journal.stats();
+    metrics.spoolBytes.set(stats.bytes);
+    metrics.spoolBatches.set(stats.segments);
+    metrics.spoolReadings.set(stats.readings);
+    metrics.spoolOldestAge.set(stats.oldestCaptureMs === undefined ? 0 : Math.max(0, (Date.now() - stats.oldestCaptureMs) / 1000));
+  });
   metrics.databaseReachable.set(1);
   const writer = new ReadingWriter({
     gateway: gateway.gateway,
@@ -183,7 +180,6 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      clearInterval(oldestAge);
       clockWatch.stop();
       for (const schedule of schedules) schedule.stop();
       await Promise.race([Promise.all(pollers.map((poller) => poller.idle())), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS.polls))]);

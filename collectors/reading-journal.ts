@@ -51,7 +51,6 @@ export interface JournalOptions {
   readonly maxBytes: number;
   readonly whenFull: SpoolPolicy;
   readonly syncIntervalMs: number;
-  readonly onChange?: (stats: JournalStats) => void;
   /** Readings given up: the size cap's or a full disk's policy, or unjournaled during an outage. */
   readonly onDropped?: (readings: number) => void;
   /** A write or sync that failed (ENOSPC, EIO, …), by errno code. */
@@ -107,7 +106,6 @@ export class ReadingJournal {
     for (const name of names.filter((candidate) => LEGACY_PATTERN.test(candidate))) await journal.#importLegacy(path.join(dir, name));
     const stats = journal.stats();
     if (stats.readings > 0) options.log.info({ dir, readings: stats.readings, bytes: stats.bytes, segments: stats.segments }, 'journal holds readings from an earlier run; replaying them when the database is reachable');
-    journal.#changed();
     journal.#syncTimer = setInterval(() => void journal.sync(), options.syncIntervalMs);
     journal.#syncTimer.unref();
     return journal;
@@ -133,7 +131,7 @@ export class ReadingJournal {
   /** Moves the readings of a spool written by an earlier version into a journal segment. */
   async #importLegacy(file: string): Promise<void> {
     const records = decodeLegacySegment(await fs.promises.readFile(file));
-    for (const record of records) this.append(record.gateway, record.reading, 'replay');
+    for (const record of records) this.append(record.gateway, [record.reading], 'replay');
     this.#seal();
     await this.sync();
     fs.rmSync(file, { force: true });
@@ -188,42 +186,38 @@ export class ReadingJournal {
     return { bytes, readings, segments, oldestCaptureMs: oldest };
   }
 
-  #changed(): void {
-    this.#options.onChange?.(this.stats());
-  }
-
   #totalBytes(): number {
     return this.#bytes;
   }
 
   /**
-   * Appends one reading to the active segment of `mode` and returns that segment, or undefined
-   * when it could not be journaled (size cap or full disk after the `when_full` policy, or a
-   * write error): the caller then still has the reading in memory, without the disk's guarantee.
+   * Appends readings (one write for all of them) to the active segment of `mode` and returns that
+   * segment, or undefined when they could not be journaled (size cap or full disk after the
+   * `when_full` policy, or a write error): the caller then still has them in memory, without the
+   * disk's guarantee.
    */
-  append(gateway: string, reading: Reading, mode: SegmentMode): JournalSegment | undefined {
-    if (this.#closed) return undefined;
-    const frame = encodeFrame(gateway, reading);
+  append(gateway: string, readings: readonly Reading[], mode: SegmentMode): JournalSegment | undefined {
+    if (this.#closed || readings.length === 0) return undefined;
+    const frames = readings.length === 1 ? encodeFrame(gateway, readings[0]) : Buffer.concat(readings.map((reading) => encodeFrame(gateway, reading)));
     for (let attempt = 0; attempt < 2; attempt += 1) {
-      if (this.#totalBytes() + frame.length > this.#options.maxBytes && !this.#makeRoom(frame.length)) {
+      if (this.#totalBytes() + frames.length > this.#options.maxBytes && !this.#makeRoom(frames.length)) {
         this.#failed('ENOSPC', `journal reached spool.max_bytes (${this.#options.maxBytes} bytes)`, { maxBytes: this.#options.maxBytes });
         return undefined;
       }
       try {
         const active = this.#activeFor(mode);
-        this.#write(active, frame);
+        this.#write(active, frames);
         const segment = active.segment;
-        segment.bytes += frame.length;
-        this.#bytes += frame.length;
-        segment.unstored += 1;
-        segment.oldestCaptureMs ??= reading.captureMs;
+        segment.bytes += frames.length;
+        this.#bytes += frames.length;
+        segment.unstored += readings.length;
+        segment.oldestCaptureMs ??= readings[0].captureMs;
         if (segment.bytes >= SEGMENT_BYTES) this.#seal();
-        this.#changed();
         return segment;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
         // A full disk is the one failure that freeing space can cure: apply the policy, retry once.
-        if (code === 'ENOSPC' && attempt === 0 && this.#makeRoom(frame.length)) continue;
+        if (code === 'ENOSPC' && attempt === 0 && this.#makeRoom(frames.length)) continue;
         this.#failed(code, (error as Error).message, {});
         return undefined;
       }
@@ -248,7 +242,7 @@ export class ReadingJournal {
       }
       throw error;
     }
-    this.#unsynced.set(active.fd, { retired: false });
+    if (!this.#unsynced.has(active.fd)) this.#unsynced.set(active.fd, { retired: false });
   }
 
   #failed(code: string, message: string, details: Record<string, unknown>): void {
@@ -319,7 +313,6 @@ export class ReadingJournal {
     fs.rmSync(segment.file, { force: true });
     segment.unstored = 0;
     this.#dirDirty = true;
-    this.#changed();
   }
 
   /** Live readings of `segment` were stored (or dead-lettered): trims what is left with nothing unstored. */
@@ -339,14 +332,12 @@ export class ReadingJournal {
         this.#seal();
       }
     }
-    this.#changed();
   }
 
   /** The database is unreachable: live segments become replay segments, read back from disk later. */
   abandonLive(): void {
     if (this.#active?.segment.mode === 'live') this.#seal();
     for (const segment of this.#segments) if (segment.mode === 'live') segment.mode = 'replay';
-    this.#changed();
   }
 
   /** The oldest sealed replay segment, marked as being replayed; seals the active one if it is the last. */

@@ -78,6 +78,8 @@ export class ReadingWriter {
   readonly #log: Logger;
   readonly #deadLetterDir: string;
   #pending: Pending[] = [];
+  /** Readings added in this turn of the event loop, journaled together at its end. */
+  #arriving: Reading[] = [];
   #pendingSince = 0;
   #flushing: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
@@ -101,16 +103,29 @@ export class ReadingWriter {
     if (options.journal.stats().readings > 0) this.#startReplay();
   }
 
-  /** Journals a reading (synchronously: once this returns, a SIGKILL no longer loses it). */
+  /**
+   * Takes a reading. It reaches the journal (the page cache: a SIGKILL no longer loses it) before
+   * the event loop does anything else, in one write with the readings that arrive in the same
+   * turn, so that a burst costs one system call rather than one per reading.
+   */
   add(reading: Reading): void {
-    const segment = this.#options.journal.append(this.#options.gateway, reading, this.#live ? 'live' : 'replay');
+    this.#arriving.push(reading);
+    if (this.#arriving.length > 1) return;
+    queueMicrotask(() => this.#journalArrived());
+  }
+
+  #journalArrived(): void {
+    const readings = this.#arriving;
+    if (readings.length === 0) return;
+    this.#arriving = [];
+    const segment = this.#options.journal.append(this.#options.gateway, readings, this.#live ? 'live' : 'replay');
     if (!this.#live) {
-      if (!segment) this.#dropped(1, 'the database is unreachable and the journal cannot take the reading');
+      if (!segment) this.#dropped(readings.length, 'the database is unreachable and the journal cannot take them');
       else this.#startReplay();
       return;
     }
     if (this.#pending.length === 0) this.#pendingSince = performance.now();
-    this.#pending.push({ reading, segment });
+    for (const reading of readings) this.#pending.push({ reading, segment });
     if (this.#pending.length >= this.#options.batchSize) void this.flush();
   }
 
@@ -125,6 +140,7 @@ export class ReadingWriter {
 
   /** Writes what is pending; resolves when it is stored, dead-lettered or left to the replay. */
   flush(): Promise<void> {
+    this.#journalArrived();
     const batch = this.#pending;
     if (batch.length === 0) return this.#flushing;
     this.#pending = [];
@@ -157,7 +173,7 @@ export class ReadingWriter {
     this.#options.metrics.databaseReachable.set(0);
     // Readings the journal could not take earlier get one more try; memory will not outlive the outage.
     let lost = 0;
-    for (const { reading } of orphans) if (!this.#options.journal.append(this.#options.gateway, reading, 'replay')) lost += 1;
+    for (const { reading } of orphans) if (!this.#options.journal.append(this.#options.gateway, [reading], 'replay')) lost += 1;
     if (lost > 0) this.#dropped(lost, 'the database is unreachable and the journal cannot take them');
     this.#schemaChecked = false;
     this.#startReplay();

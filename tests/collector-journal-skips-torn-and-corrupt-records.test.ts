@@ -33,7 +33,7 @@ describe('the reading journal', () => {
 
   it('keeps every reading across a reopen and replays each once, in order', async () => {
     const journal = await ReadingJournal.open(dir, options());
-    for (let i = 0; i < 10; i += 1) expect(journal.append('gw-t', reading(i), 'replay')).toBeDefined();
+    for (let i = 0; i < 10; i += 1) expect(journal.append('gw-t', [reading(i)], 'replay')).toBeDefined();
     expect(journal.stats()).toMatchObject({ readings: 10, oldestCaptureMs: reading(0).captureMs });
     await journal.close();
     const reopened = await ReadingJournal.open(dir, options());
@@ -73,12 +73,12 @@ describe('the reading journal', () => {
     }) as typeof fs.writeSync;
     const errors: string[] = [];
     const journal = await ReadingJournal.open(dir, options({ writeSync, whenFull: 'drop-newest', onWriteError: (code) => errors.push(code) }));
-    expect(journal.append('gw-t', reading(0), 'replay')).toBeDefined();
+    expect(journal.append('gw-t', [reading(0)], 'replay')).toBeDefined();
     expect(calls).toBeGreaterThan(5);
     failNext = true;
-    expect(journal.append('gw-t', reading(1), 'replay')).toBeUndefined();
+    expect(journal.append('gw-t', [reading(1)], 'replay')).toBeUndefined();
     expect(errors).toEqual(['ENOSPC']);
-    expect(journal.append('gw-t', reading(2), 'replay')).toBeDefined();
+    expect(journal.append('gw-t', [reading(2)], 'replay')).toBeDefined();
     await journal.close();
     const skipped: number[] = [];
     const reopened = await ReadingJournal.open(dir, options({ onSkipped: (bytes) => skipped.push(bytes) }));
@@ -89,7 +89,7 @@ describe('the reading journal', () => {
 
   it('trims live segments once their readings are stored', async () => {
     const journal = await ReadingJournal.open(dir, options());
-    const segments = [0, 1, 2].map((i) => journal.append('gw-t', reading(i), 'live'));
+    const segments = [0, 1, 2].map((i) => journal.append('gw-t', [reading(i)], 'live'));
     expect(journal.stats().readings).toBe(3);
     journal.settle(segments[0]!, 3);
     expect(journal.stats().readings).toBe(0);
