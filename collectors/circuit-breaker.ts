@@ -2,7 +2,8 @@
  * Per-unit circuit breaker: after `threshold` failed polls in a row the unit is left alone for a
  * pause that doubles on every failed probe (up to `maxPauseMs`), then one probe poll decides.
  * Behind a shared serial gateway every request to a dead unit costs the bus a full timeout, which
- * is what would otherwise make its neighbours late.
+ * is what would otherwise make its neighbours late. Times are monotonic (`performance.now()`), so
+ * a wall-clock step neither stretches nor cuts a pause.
  */
 export class CircuitBreaker {
   #failures = 0;

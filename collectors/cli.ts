@@ -6,7 +6,8 @@ import { parseDuration, DURATION_HINT } from '../runtime/duration.js';
 import { openDatabase } from '../db/index.js';
 import { loadGatewayConfig } from './gateway-config.js';
 import { planRequests } from './request-plan.js';
-import { startCollector } from './collector.js';
+import { startCollector, spoolDirectory } from './collector.js';
+import { replayDeadLetters } from './dead-letter-replay.js';
 import { SimulatedPlant, parseFaults, FAULTS_HINT } from './simulated-plant.js';
 import { seedHistory } from './history-seeding.js';
 
@@ -107,4 +108,22 @@ export const simulateCommand = defineCommand({
   },
 });
 
-export const collectorCommands = [collectCommand, simulateCommand];
+export const replayDeadLettersCommand = defineCommand({
+  name: 'replay-dead-letters',
+  summary: 'Retry the readings the database refused (the dead-letter file), once the cause is fixed.',
+  usage: 'collector replay-dead-letters --config FILE',
+  options: { config: { type: 'string', short: 'c' } },
+  optionHelp: { config: 'the gateway config (YAML) whose dead-letter file to replay' },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
+  async run({ values, config, log: root, lifecycle }) {
+    if (!values.config) throw errors.usage('--config FILE is required\nUsage: collector replay-dead-letters --config FILE');
+    const gateway = await loadGatewayConfig(values.config);
+    const log = componentLogger(root, 'collector');
+    const database = await openDatabase({ config, log, lifecycle, applicationName: `collector ${gateway.gateway} replay-dead-letters`, schema: 'check' });
+    const outcome = await replayDeadLetters({ dir: spoolDirectory(config.dataDir, gateway.gateway), pool: database.pool, timeoutMs: gateway.write.timeoutMs, log });
+    process.stdout.write(`${JSON.stringify(outcome)}\n`);
+    return outcome.stillRefused > 0 || outcome.unreadableLines.length > 0 ? 1 : 0;
+  },
+});
+
+export const collectorCommands = [collectCommand, simulateCommand, replayDeadLettersCommand];

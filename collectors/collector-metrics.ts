@@ -19,10 +19,17 @@ export class CollectorMetrics {
   readonly requests = new Counter({ name: 'plant_collector_requests_total', help: 'Modbus requests by function and result (ok|exception|timeout|error).', labelNames: ['function', 'result'], registers: [this.registry] });
   readonly readingsWritten = new Counter({ name: 'plant_collector_readings_written_total', help: 'Readings committed to temperature_raw (replays of spooled batches included).', registers: [this.registry] });
   readonly nullValues = new Counter({ name: 'plant_collector_null_values_total', help: 'Metric values stored as NULL, by reason (nan|sentinel|out_of_range|read_failed).', labelNames: ['metric', 'reason'], registers: [this.registry] });
-  readonly spoolBytes = new Gauge({ name: 'plant_collector_spool_bytes', help: 'Bytes held in the store-and-forward spool.', registers: [this.registry] });
-  readonly spoolBatches = new Gauge({ name: 'plant_collector_spool_batches', help: 'Batches held in the store-and-forward spool.', registers: [this.registry] });
-  readonly spoolOldestAge = new Gauge({ name: 'plant_collector_spool_oldest_age_seconds', help: 'Age of the oldest reading in the spool (0 when empty).', registers: [this.registry] });
-  readonly spoolDropped = new Counter({ name: 'plant_collector_spool_dropped_readings_total', help: 'Readings dropped because the spool reached its size cap.', registers: [this.registry] });
+  readonly spoolBytes = new Gauge({ name: 'plant_collector_spool_bytes', help: 'Bytes of the journal segments that hold readings not yet in the database.', registers: [this.registry] });
+  readonly spoolBatches = new Gauge({ name: 'plant_collector_spool_batches', help: 'Journal segments holding readings not yet in the database (the name is from when the spool held batches).', registers: [this.registry] });
+  readonly spoolReadings = new Gauge({ name: 'plant_collector_spool_readings', help: 'Readings in the journal not yet in the database.', registers: [this.registry] });
+  readonly spoolOldestAge = new Gauge({ name: 'plant_collector_spool_oldest_age_seconds', help: 'Age of the oldest reading in the journal not yet in the database (0 when none).', registers: [this.registry] });
+  readonly spoolDropped = new Counter({ name: 'plant_collector_spool_dropped_readings_total', help: 'Readings given up: the journal\'s size cap or a full disk (when_full policy), or unjournaled during an outage.', registers: [this.registry] });
+  readonly journalWriteErrors = new Counter({ name: 'plant_collector_journal_write_errors_total', help: 'Journal writes or syncs that failed, by errno code (ENOSPC: full disk or spool.max_bytes).', labelNames: ['code'], registers: [this.registry] });
+  readonly journalSkippedBytes = new Counter({ name: 'plant_collector_journal_skipped_bytes_total', help: 'Bytes of torn or corrupt journal records skipped on replay.', registers: [this.registry] });
+  readonly journalSkippedRecords = new Counter({ name: 'plant_collector_journal_skipped_records_total', help: 'Torn or corrupt stretches of the journal skipped on replay (each one record or more).', registers: [this.registry] });
+  readonly deadLetters = new Counter({ name: 'plant_collector_dead_letter_readings_total', help: 'Readings the database refused, written to the dead-letter file.', registers: [this.registry] });
+  readonly databaseReachable = new Gauge({ name: 'plant_collector_database_reachable', help: '1 while writes reach the database, 0 while readings only go to the journal.', registers: [this.registry] });
+  readonly clockSteps = new Counter({ name: 'plant_collector_clock_steps_total', help: 'Wall-clock steps of more than 5 s (NTP corrections, manual changes); polling runs on the monotonic clock.', registers: [this.registry] });
   readonly lastSuccess = new Gauge({ name: 'plant_collector_last_success_timestamp_seconds', help: 'Unix time of the last successful poll of each device.', labelNames: ['device'], registers: [this.registry] });
   readonly dbWriteDuration = new Histogram({
     name: 'plant_collector_db_write_duration_seconds',
@@ -31,8 +38,15 @@ export class CollectorMetrics {
     registers: [this.registry],
   });
 
+  #beforeScrape: (() => void) | undefined;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'plant_collector_' });
+  }
+
+  /** Sets gauges that are cheaper to read at scrape time than to keep current (the journal's). */
+  beforeScrape(fn: () => void): void {
+    this.#beforeScrape = fn;
   }
 
   /** Serves /metrics; resolves with the bound port (port 0 picks a free one). */
@@ -42,6 +56,7 @@ export class CollectorMetrics {
         response.writeHead(404).end('not found\n');
         return;
       }
+      this.#beforeScrape?.();
       this.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
         (error: unknown) => {

@@ -1,18 +1,21 @@
 import path from 'node:path';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { openDatabase, assertSchemaCurrent } from '../db/index.js';
 import type { Config } from '../runtime/config.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Lifecycle } from '../runtime/lifecycle.js';
 import { errors } from '../runtime/errors.js';
-import type { GatewayConfig } from './gateway-config.js';
+import type { GatewayConfig } from './gateway-types.js';
 import { CollectorMetrics } from './collector-metrics.js';
 import { ModbusEndpoint } from './modbus-endpoint.js';
 import { DevicePoller } from './device-poller.js';
-import { PollSchedule, pollPhases } from './poll-schedule.js';
-import { Spool } from './spool.js';
+import { ClockStepWatch, PollSchedule, pollPhases } from './poll-schedule.js';
+import { ReadingJournal } from './reading-journal.js';
+import { JournalLock } from './journal-lock.js';
 import { ReadingWriter } from './reading-writer.js';
 import { DeviceHealth } from './device-health.js';
+import { writeReadings } from './raw-table-writer.js';
 
 export interface CollectorOptions {
   readonly gateway: GatewayConfig;
@@ -30,17 +33,54 @@ export interface RunningCollector {
   stop(): Promise<void>;
 }
 
+/**
+ * The gateway's journal directory. Names map injectively: every byte other than letters, digits,
+ * `.`, `_` and `-` is percent-escaped (so `%` itself is too), and `.`/`..` are escaped whole, so
+ * `gw 1` and `gw_1` get directories of their own.
+ */
 export function spoolDirectory(dataDir: string, gateway: string): string {
-  return path.join(dataDir, 'spool', gateway.replace(/[^A-Za-z0-9._-]/g, '_'));
+  let name = [...Buffer.from(gateway, 'utf8')].map((byte) => (/[A-Za-z0-9._-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  if (name === '.' || name === '..') name = name.replace(/\./g, '%2E');
+  return path.join(dataDir, 'spool', name);
 }
 
 /**
- * Starts polling a gateway's devices into temperature_raw. The database may be down at start:
- * readings then go to the spool until it is back (only a schema that does not match this build
- * stops the collector).
+ * A stop waits this long for polls in progress, then for the last batch (and a replay slice in
+ * flight), then for the device table: at most 4 s in all, whatever `write.timeout` says, because
+ * what is not stored by then is in the journal and the next start replays it. The launcher's stop
+ * budget (launcher/pipeline.ts) is sized for this.
+ */
+export const STOP_WAIT_MS = { polls: 1_000, writes: 2_000, deviceTable: 1_000 } as const;
+
+/** Whether the database answers a trivial query within `timeoutMs`. */
+async function probeDatabase(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      pool.query('SELECT 1'),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('probe timed out')), timeoutMs);
+      }),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Starts polling a gateway's devices into temperature_raw, each reading journaled on receipt.
+ * The database may be down at start: readings then stay in the journal until it is back (only a
+ * schema that does not match this build stops the collector).
  */
 export async function startCollector(options: CollectorOptions): Promise<RunningCollector> {
   const { gateway, config, log, lifecycle } = options;
+  const journalDir = spoolDirectory(config.dataDir, gateway.gateway);
+  // First of all: a second collector on the same directory must not touch anything.
+  const lock = JournalLock.acquire(journalDir, log);
+  lifecycle.onShutdown('journal lock', () => lock.release());
   const metrics = new CollectorMetrics();
   const server = await metrics.serve(config.collector.metricsPort, options.metricsHost ?? '0.0.0.0', log);
   lifecycle.onShutdown('collector metrics', () => server.close());
@@ -53,33 +93,42 @@ export async function startCollector(options: CollectorOptions): Promise<Running
     if (errors.schemaOutOfDate.is(error)) throw error;
     log.warn({ err: error }, 'database unreachable at start: polling anyway, readings are spooled until it is back');
   }
-  const spool = await Spool.open(spoolDirectory(config.dataDir, gateway.gateway), {
+  const journal = await ReadingJournal.open(journalDir, {
     log,
     maxBytes: gateway.spool.maxBytes,
     whenFull: gateway.spool.whenFull,
-    onChange: (stats) => {
-      metrics.spoolBytes.set(stats.bytes);
-      metrics.spoolBatches.set(stats.batches);
-    },
+    syncIntervalMs: gateway.spool.syncIntervalMs,
     onDropped: (readings) => metrics.spoolDropped.inc(readings),
+    onWriteError: (code) => metrics.journalWriteErrors.inc({ code }),
+    onSkipped: (bytes, records) => {
+      metrics.journalSkippedBytes.inc(bytes);
+      metrics.journalSkippedRecords.inc(records);
+    },
   });
-  const oldestAge = setInterval(() => {
-    const oldest = spool.stats().oldestCaptureMs;
-    metrics.spoolOldestAge.set(oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
-  }, 1_000);
-  oldestAge.unref();
+  metrics.beforeScrape(() => {
+    const stats = journal.stats();
+    metrics.spoolBytes.set(stats.bytes);
+    metrics.spoolBatches.set(stats.segments);
+    metrics.spoolReadings.set(stats.readings);
+    metrics.spoolOldestAge.set(stats.oldestCaptureMs === undefined ? 0 : Math.max(0, (Date.now() - stats.oldestCaptureMs) / 1000));
+  });
+  metrics.databaseReachable.set(1);
   const writer = new ReadingWriter({
-    pool: database.pool,
     gateway: gateway.gateway,
-    spool,
+    sink: (gatewayId, readings, options) => writeReadings(database.pool, gatewayId, readings, gateway.write.timeoutMs, options),
+    probe: () => probeDatabase(database.pool, gateway.write.timeoutMs),
+    journal,
     metrics,
     log,
     batchSize: gateway.write.batchSize,
     maxDelayMs: gateway.write.maxDelayMs,
-    timeoutMs: gateway.write.timeoutMs,
     beforeFirstWrite: checkSchema,
   });
-  const shortestInterval = Math.min(...gateway.devices.map((device) => device.pollIntervalMs));
+  const clockWatch = new ClockStepWatch((stepMs) => {
+    metrics.clockSteps.inc();
+    log.warn({ stepMs }, 'the wall clock stepped: polling goes on (it runs on the monotonic clock); capture_dt follows the wall clock');
+  });
+  const shortestInterval = gateway.devices.reduce((shortest, device) => Math.min(shortest, device.pollIntervalMs), Number.POSITIVE_INFINITY);
   const health = new DeviceHealth({ pool: database.pool, gateway: gateway.gateway, devices: gateway.devices, log, periodMs: Math.max(shortestInterval, 1_000) });
   const endpoints = new Map<string, ModbusEndpoint>();
   const pollers = gateway.devices.map((device) => {
@@ -124,22 +173,20 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       ),
   );
   log.info(
-    { gateway: gateway.gateway, devices: pollers.length, endpoints: endpoints.size, metricsPort, spool: spool.dir },
+    { gateway: gateway.gateway, devices: pollers.length, endpoints: endpoints.size, metricsPort, journal: journal.dir, syncIntervalMs: gateway.spool.syncIntervalMs },
     'collector running',
   );
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
-      clearInterval(oldestAge);
+      clockWatch.stop();
       for (const schedule of schedules) schedule.stop();
-      const longest = Math.max(...gateway.devices.map((device) => device.timeoutMs * Math.max(1, device.registers.length)));
-      await Promise.race([Promise.all(pollers.map((poller) => poller.idle())), new Promise((resolve) => setTimeout(resolve, longest + 500))]);
+      await Promise.race([Promise.all(pollers.map((poller) => poller.idle())), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS.polls))]);
       for (const endpoint of endpoints.values()) endpoint.close();
-      await writer.close();
-      await health.close();
-      const left = spool.stats();
-      log.info({ spooledReadings: left.readings }, 'collector stopped');
+      await writer.close(STOP_WAIT_MS.writes);
+      await Promise.race([health.close(), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS.deviceTable))]);
+      log.info({ spooledReadings: journal.stats().readings }, 'collector stopped');
     })();
     return stopped;
   };

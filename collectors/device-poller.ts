@@ -1,5 +1,6 @@
 import type { Logger } from '../runtime/logger.js';
-import type { DeviceSpec, Metric } from './gateway-config.js';
+import { METRICS } from '../db/index.js';
+import type { DeviceSpec, Metric } from './gateway-types.js';
 import { decodeRegister, type DecodedValue, type NullReason } from './register-decoding.js';
 import { planRequests, splitRequest, wordsOf, type PlannedRequest } from './request-plan.js';
 import { ModbusExceptionError, ModbusTimeoutError, type ModbusEndpoint } from './modbus-endpoint.js';
@@ -52,13 +53,13 @@ export class DevicePoller {
     return this.#busy ?? Promise.resolve();
   }
 
-  /** Starts the poll scheduled for `scheduledAt` unless the previous one is still running. */
+  /** Starts the poll scheduled for `scheduledAt` (monotonic ms) unless the previous one is still running. */
   poll(scheduledAt: number): void {
     if (this.#busy) {
       this.#options.metrics.pollsSkipped.inc({ device: this.device.id });
       return;
     }
-    if (!this.#breaker.allows(Date.now())) return;
+    if (!this.#breaker.allows(performance.now())) return;
     this.#busy = this.#poll(scheduledAt)
       .catch((error: unknown) => this.#log.error({ err: error }, 'poll crashed'))
       .finally(() => {
@@ -73,6 +74,7 @@ export class DevicePoller {
     const kept: PlannedRequest[] = [];
     let planChanged = false;
     let arrivedAt = 0;
+    let arrivedMono = 0;
     let answered = false;
     let failure: Error | undefined;
     const lowPriority = this.#breaker.failures > 0;
@@ -82,6 +84,7 @@ export class DevicePoller {
         const response = await endpoint.read(device.unitId, request.table, request.address, request.length, device.timeoutMs, lowPriority);
         answered = true;
         arrivedAt = Math.max(arrivedAt, response.arrivedAt);
+        arrivedMono = Math.max(arrivedMono, response.arrivedMono);
         kept.push(request);
         for (const register of request.registers) values.set(register.metric, decodeRegister(wordsOf(response.data, request, register), register));
       } catch (error) {
@@ -110,7 +113,7 @@ export class DevicePoller {
       const result = failure instanceof ModbusTimeoutError ? 'timeout' : 'error';
       metrics.polls.inc({ device: device.id, result });
       const wasOpen = this.#breaker.open;
-      this.#breaker.failure(now);
+      this.#breaker.failure(performance.now());
       if (this.#breaker.open && !wasOpen) this.#log.warn('device keeps failing: polling it less often until a probe succeeds');
       this.#noteError(failure?.message ?? 'no response');
       this.#options.onOutcome({ deviceId: device.id, ok: false, at: now, error: failure?.message ?? 'no response' });
@@ -119,7 +122,7 @@ export class DevicePoller {
     if (this.#breaker.open) this.#log.info('device answers again');
     this.#breaker.success();
     metrics.polls.inc({ device: device.id, result: 'ok' });
-    metrics.pollDuration.observe({ endpoint: endpoint.key }, Math.max(0, arrivedAt - scheduledAt) / 1000);
+    metrics.pollDuration.observe({ endpoint: endpoint.key }, Math.max(0, arrivedMono - scheduledAt) / 1000);
     metrics.lastSuccess.set({ device: device.id }, arrivedAt / 1000);
     const value = (metric: Metric): number | null => {
       const register = device.registers.find((candidate) => candidate.metric === metric);
@@ -134,13 +137,9 @@ export class DevicePoller {
       this.#lastError = undefined;
     }
     if (failure) this.#noteError(failure.message);
-    this.#options.onReading({
-      locId: device.locId,
-      captureMs: arrivedAt,
-      temperature: value('temperature'),
-      humidity: value('humidity'),
-      pcvTemperature: value('pcv_temperature'),
-    });
+    const readingValues = {} as Record<Metric, number | null>;
+    for (const metric of METRICS) readingValues[metric] = value(metric);
+    this.#options.onReading({ locId: device.locId, captureMs: arrivedAt, values: readingValues });
     this.#options.onOutcome({ deviceId: device.id, ok: true, at: arrivedAt, ...(failure ? { error: failure.message } : {}) });
   }
 

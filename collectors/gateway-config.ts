@@ -5,67 +5,26 @@ import Value from 'typebox/value';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
 import { errors } from '../runtime/errors.js';
 import { parseDuration } from '../runtime/duration.js';
+import { METRICS } from '../db/index.js';
+import {
+  BYTE_ORDERS,
+  DEFAULT_RANGES,
+  REGISTER_TYPES,
+  SPOOL_POLICIES,
+  defaultSentinels,
+  registerWords,
+  type DeviceSpec,
+  type GatewayConfig,
+  type RegisterSpec,
+} from './gateway-types.js';
 
-export const METRICS = ['temperature', 'humidity', 'pcv_temperature'] as const;
-export type Metric = (typeof METRICS)[number];
-export const REGISTER_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32'] as const;
-export type RegisterType = (typeof REGISTER_TYPES)[number];
-export const BYTE_ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA'] as const;
-export type ByteOrder = (typeof BYTE_ORDERS)[number];
-export type RegisterTable = 'input' | 'holding';
-export const SPOOL_POLICIES = ['drop-oldest', 'drop-newest'] as const;
-export type SpoolPolicy = (typeof SPOOL_POLICIES)[number];
+export { REGISTER_TYPES, BYTE_ORDERS, SPOOL_POLICIES, DEFAULT_RANGES, defaultSentinels, registerWords } from './gateway-types.js';
+export type { Metric, RegisterType, ByteOrder, RegisterTable, SpoolPolicy, RegisterSpec, DeviceSpec, GatewayConfig } from './gateway-types.js';
 
-/** Physical ranges outside which a transmitter is faulty rather than the room extreme. */
-export const DEFAULT_RANGES: Readonly<Record<Metric, { min: number; max: number }>> = {
-  temperature: { min: -50, max: 150 },
-  humidity: { min: 0, max: 100 },
-  pcv_temperature: { min: -50, max: 150 },
-};
-
-/**
- * Raw words transmitters send when the sensing element fails. 0xFFFF is left out for int16
- * because it is −1 there, a real reading (−0.1 °C at scale 0.1); a register may list its own.
- */
-export function defaultSentinels(type: RegisterType): readonly number[] {
-  if (type === 'int16') return [0x7fff, 0x8000];
-  if (type === 'uint16') return [0x7fff, 0x8000, 0xffff];
-  return [];
-}
-
-export interface RegisterSpec {
-  readonly metric: Metric;
-  readonly table: RegisterTable;
-  readonly address: number;
-  readonly type: RegisterType;
-  readonly byteOrder: ByteOrder;
-  readonly scale: number;
-  readonly offset: number;
-  readonly min: number;
-  readonly max: number;
-  readonly sentinels: readonly number[];
-}
-
-export interface DeviceSpec {
-  readonly id: string;
-  readonly locId: string;
-  readonly host: string;
-  readonly port: number;
-  readonly unitId: number;
-  readonly pollIntervalMs: number;
-  readonly timeoutMs: number;
-  readonly registers: readonly RegisterSpec[];
-}
-
-export interface GatewayConfig {
-  readonly file: string;
-  readonly gateway: string;
-  readonly devices: readonly DeviceSpec[];
-  readonly write: { readonly batchSize: number; readonly maxDelayMs: number; readonly timeoutMs: number };
-  readonly spool: { readonly maxBytes: number; readonly whenFull: SpoolPolicy };
-  /** Registers further apart than this are read in separate requests. */
-  readonly maxGap: number;
-}
+/** The longest delay setTimeout takes as given. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** 1 TiB: far beyond a gateway's disk, well within what byte counts hold exactly. */
+const MAX_SPOOL_BYTES = 2 ** 40;
 
 const literals = (values: readonly string[]) => Type.Union(values.map((value) => Type.Literal(value)));
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$';
@@ -131,8 +90,9 @@ const GatewaySchema = Type.Object(
     spool: Type.Optional(
       Type.Object(
         {
-          max_bytes: Type.Optional(Type.Integer({ minimum: 65_536 })),
+          max_bytes: Type.Optional(Type.Integer({ minimum: 65_536, maximum: MAX_SPOOL_BYTES })),
           when_full: Type.Optional(literals(SPOOL_POLICIES)),
+          sync_interval: Type.Optional(duration()),
         },
         { additionalProperties: false },
       ),
@@ -257,9 +217,6 @@ function overlaps(registers: readonly RegisterSpec[]): [RegisterSpec, RegisterSp
   return undefined;
 }
 
-export function registerWords(type: RegisterType): number {
-  return type === 'int16' || type === 'uint16' ? 1 : 2;
-}
 
 function buildRegisters(raw: RawRegisters, where: readonly PathPart[], problems: Problem[]): RegisterSpec[] {
   const specs: RegisterSpec[] = [];
@@ -299,7 +256,10 @@ function buildRegisters(raw: RawRegisters, where: readonly PathPart[], problems:
   return specs;
 }
 
-/** A duration that matched the pattern but is not usable (zero). */
+/**
+ * A duration that matched the pattern but is not usable: zero, or longer than a Node timer can
+ * hold (2^31-1 ms, about 24.8 days; a longer one fires at once, a busy loop).
+ */
 function positiveDuration(text: string | undefined, fallback: number, where: readonly PathPart[], problems: Problem[]): number {
   if (text === undefined) return fallback;
   const ms = parseDuration(text);
@@ -307,10 +267,18 @@ function positiveDuration(text: string | undefined, fallback: number, where: rea
     problems.push({ path: where, message: 'expected a duration above zero' });
     return fallback;
   }
+  if (ms > MAX_TIMER_MS) {
+    problems.push({ path: where, message: `${text} is longer than a timer can hold (at most ${MAX_TIMER_MS} ms, about 24.8 days)` });
+    return fallback;
+  }
   return ms;
 }
 
+/** The gateway's journal directory name escapes each byte to at most 3 (collector.ts). */
+const MAX_GATEWAY_BYTES = 85;
+
 function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfig {
+  if (Buffer.byteLength(raw.gateway) > MAX_GATEWAY_BYTES) problems.push({ path: ['gateway'], message: `at most ${MAX_GATEWAY_BYTES} bytes (it names the journal directory)` });
   const defaultInterval = positiveDuration(raw.poll_interval, 10_000, ['poll_interval'], problems);
   const defaultTimeout = positiveDuration(raw.timeout, 1_000, ['timeout'], problems);
   const profiles = new Map<string, RegisterSpec[]>();
@@ -373,6 +341,7 @@ function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfi
     spool: {
       maxBytes: raw.spool?.max_bytes ?? 1024 * 1024 * 1024,
       whenFull: (raw.spool?.when_full ?? 'drop-oldest'),
+      syncIntervalMs: positiveDuration(raw.spool?.sync_interval, 1_000, ['spool', 'sync_interval'], problems),
     },
   };
 }

@@ -36,9 +36,11 @@ export async function seedHistory(options: {
       chunk.push({
         locId: device.loc_id,
         captureMs: time,
-        temperature: Math.round(values.temperature * 10) / 10,
-        humidity: Math.round(values.humidity * 10) / 10,
-        pcvTemperature: Number(Math.fround(values.pcvTemperature).toPrecision(7)),
+        values: {
+          temperature: Math.round(values.temperature * 10) / 10,
+          humidity: Math.round(values.humidity * 10) / 10,
+          pcv_temperature: Number(Math.fround(values.pcvTemperature).toPrecision(7)),
+        },
       });
       if (chunk.length >= CHUNK_ROWS) await flush();
     }

@@ -1,6 +1,6 @@
 import modbusSerial from 'modbus-serial';
 import type { Logger } from '../runtime/logger.js';
-import type { RegisterTable } from './gateway-config.js';
+import type { RegisterTable } from './gateway-types.js';
 import type { CollectorMetrics } from './collector-metrics.js';
 
 export class ModbusTimeoutError extends Error {
@@ -23,8 +23,10 @@ export class EndpointUnavailableError extends Error {
 
 export interface ReadResult {
   readonly data: readonly number[];
-  /** Date.now() when the response arrived. */
+  /** Date.now() when the response arrived (capture_dt). */
   readonly arrivedAt: number;
+  /** performance.now() when the response arrived (for lateness, which a clock step must not skew). */
+  readonly arrivedMono: number;
 }
 
 interface Job {
@@ -133,7 +135,7 @@ export class ModbusEndpoint {
         clearTimeout(timer);
         this.#inFlight = undefined;
         if (error) reject(error);
-        else resolve({ data: data ?? [], arrivedAt: Date.now() });
+        else resolve({ data: data ?? [], arrivedAt: Date.now(), arrivedMono: performance.now() });
       };
       const timer = setTimeout(() => settle(new ModbusTimeoutError(`unit ${job.unitId} did not answer within ${job.timeoutMs} ms`)), job.timeoutMs);
       this.#inFlight = { ...job, resolve: (result) => settle(undefined, result.data), reject: (error) => settle(error) };
@@ -160,9 +162,10 @@ export class ModbusEndpoint {
 
   async #connected(timeoutMs: number): Promise<Client> {
     if (this.#client?.isOpen) return this.#client;
-    const now = Date.now();
+    // Backoff runs on the monotonic clock: a wall-clock step must not stretch it.
+    const now = performance.now();
     if (now < this.#nextConnectAt) {
-      throw new EndpointUnavailableError(`${this.key} unreachable (${this.#lastConnectError ?? 'not connected'}); next attempt in ${this.#nextConnectAt - now} ms`);
+      throw new EndpointUnavailableError(`${this.key} unreachable (${this.#lastConnectError ?? 'not connected'}); next attempt in ${Math.round(this.#nextConnectAt - now)} ms`);
     }
     this.#drop();
     const client = new ModbusRTU();
@@ -184,7 +187,7 @@ export class ModbusEndpoint {
       const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.#failedConnects - 1, 10));
       // Jitter keeps many gateways (or endpoints) from reconnecting to a rebooted switch in step.
       const delay = Math.round(backoff * (0.5 + Math.random()));
-      this.#nextConnectAt = Date.now() + delay;
+      this.#nextConnectAt = performance.now() + delay;
       const message = (error as Error).message;
       if (this.#lastConnectError !== message) this.#log.warn({ err: error, retryInMs: delay }, 'cannot connect');
       this.#lastConnectError = message;

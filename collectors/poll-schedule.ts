@@ -2,7 +2,10 @@
  * Fixed-rate ticks at `phaseMs` past multiples of `intervalMs` since the Unix epoch: each tick's
  * time is computed from the schedule, not from when the previous timer fired, so polls never
  * drift. Ticks missed because the event loop was blocked are reported to `onMissed` instead of
- * being run late in a burst.
+ * being run late in a burst. The phase is taken from the wall clock once, at the start; from then
+ * on the schedule runs on the monotonic clock (`performance.now()`), so a wall-clock step (NTP
+ * correcting a clock kept in local time, an operator's `date -s`) neither stops polling nor
+ * reports a burst of missed ticks. `onTick` gets the tick's monotonic time.
  */
 export class PollSchedule {
   readonly #intervalMs: number;
@@ -16,17 +19,19 @@ export class PollSchedule {
     this.#intervalMs = intervalMs;
     this.#onTick = onTick;
     this.#onMissed = onMissed;
-    this.#next = (Math.floor((Date.now() - phaseMs) / intervalMs) + 1) * intervalMs + phaseMs;
+    const wall = Date.now();
+    const firstWall = (Math.floor((wall - phaseMs) / intervalMs) + 1) * intervalMs + phaseMs;
+    this.#next = performance.now() + (firstWall - wall);
     this.#arm();
   }
 
   #arm(): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, this.#next - Date.now()));
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, this.#next - performance.now()));
   }
 
   #fire(): void {
-    const now = Date.now();
+    const now = performance.now();
     if (now < this.#next) {
       this.#arm();
       return;
@@ -45,6 +50,33 @@ export class PollSchedule {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+}
+
+/** How far the wall clock may move against the monotonic one before it counts as a step. */
+export const CLOCK_STEP_THRESHOLD_MS = 5_000;
+
+/**
+ * Watches the wall clock against the monotonic one and reports steps of more than
+ * CLOCK_STEP_THRESHOLD_MS: capture_dt is wall-clock time, so an operator needs to know when it
+ * jumped, even though polling itself does not care.
+ */
+export class ClockStepWatch {
+  #offset = Date.now() - performance.now();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(onStep: (stepMs: number) => void, everyMs = 1_000) {
+    this.#timer = setInterval(() => {
+      const offset = Date.now() - performance.now();
+      const step = offset - this.#offset;
+      this.#offset = offset;
+      if (Math.abs(step) > CLOCK_STEP_THRESHOLD_MS) onStep(Math.round(step));
+    }, everyMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
   }
 }
 

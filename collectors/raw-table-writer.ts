@@ -2,19 +2,29 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { METRICS } from '../db/index.js';
 import type { Reading } from './reading.js';
+
+/** temperature_raw's columns as the collector writes them: the metrics in their one order. */
+const COLUMNS = ['loc_id', 'capture_dt', ...METRICS, 'gateway_id'].join(', ');
+const COPY_SQL = `COPY temperature_raw (${COLUMNS}) FROM STDIN`;
 
 function field(value: number | null): string {
   return value === null ? '\\N' : String(value);
 }
 
+function escapeCopy(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}
+
 function copyText(readings: readonly Reading[], gateway: string): string {
-  const gatewayField = gateway.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  const gatewayField = escapeCopy(gateway);
   let text = '';
   for (const reading of readings) {
     // loc_id comes from the validated config; COPY text format still needs its specials escaped.
-    const locId = reading.locId.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
-    text += `${locId}\t${new Date(reading.captureMs).toISOString()}\t${field(reading.temperature)}\t${field(reading.humidity)}\t${field(reading.pcvTemperature)}\t${gatewayField}\n`;
+    let line = `${escapeCopy(reading.locId)}\t${new Date(reading.captureMs).toISOString()}`;
+    for (const metric of METRICS) line += `\t${field(reading.values[metric])}`;
+    text += `${line}\t${gatewayField}\n`;
   }
   return text;
 }
@@ -26,15 +36,20 @@ const UNIQUE_VIOLATION = '23505';
  * half-open socket would otherwise hang for minutes) and the caller spools the batch, which is
  * harmless even if the commit did land. A failed connection is not reused: its state is unknown.
  */
-async function onConnection<T>(pool: pg.Pool, timeoutMs: number, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+async function onConnection<T>(pool: pg.Pool, timeoutMs: number, signal: AbortSignal | undefined, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  signal?.throwIfAborted();
   const client = await pool.connect();
   let timer: NodeJS.Timeout | undefined;
   let failed: Error | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     const work = fn(client);
     work.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`database write timed out after ${timeoutMs} ms`)), timeoutMs);
+      // A stopping collector does not wait for a slow write: the journal still holds its rows.
+      onAbort = () => reject(new Error('database write abandoned: the collector is stopping'));
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
     return await Promise.race([work, timeout]);
   } catch (error) {
@@ -42,33 +57,31 @@ async function onConnection<T>(pool: pg.Pool, timeoutMs: number, fn: (client: pg
     throw error;
   } finally {
     clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
     client.release(failed);
   }
 }
 
 async function copyNew(client: pg.PoolClient, gateway: string, readings: readonly Reading[]): Promise<number> {
-  const copy = client.query(copyFrom('COPY temperature_raw (loc_id, capture_dt, temperature, humidity, pcv_temperature, gateway_id) FROM STDIN'));
+  const copy = client.query(copyFrom(COPY_SQL));
   await pipeline(Readable.from([copyText(readings, gateway)]), copy);
   return copy.rowCount;
 }
 
-async function insertMissing(client: pg.PoolClient, gateway: string, readings: readonly Reading[]): Promise<number> {
-  const result = await client.query(
-    `INSERT INTO temperature_raw (loc_id, capture_dt, temperature, humidity, pcv_temperature, gateway_id)
-     SELECT DISTINCT ON (r.loc_id, r.capture_dt) r.loc_id, r.capture_dt, r.temperature, r.humidity, r.pcv_temperature, $6
-       FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[])
-         AS r(loc_id, capture_dt, temperature, humidity, pcv_temperature)
+const INSERT_MISSING_SQL = `INSERT INTO temperature_raw (${COLUMNS})
+     SELECT DISTINCT ON (r.loc_id, r.capture_dt) r.loc_id, r.capture_dt, ${METRICS.map((metric) => `r.${metric}`).join(', ')}, $1
+       FROM unnest($2::text[], $3::timestamptz[], ${METRICS.map((_, index) => `$${index + 4}::float8[]`).join(', ')})
+         AS r(loc_id, capture_dt, ${METRICS.join(', ')})
       ORDER BY r.loc_id, r.capture_dt
-     ON CONFLICT (loc_id, capture_dt) DO NOTHING`,
-    [
-      readings.map((reading) => reading.locId),
-      readings.map((reading) => new Date(reading.captureMs).toISOString()),
-      readings.map((reading) => reading.temperature),
-      readings.map((reading) => reading.humidity),
-      readings.map((reading) => reading.pcvTemperature),
-      gateway,
-    ],
-  );
+     ON CONFLICT (loc_id, capture_dt) DO NOTHING`;
+
+async function insertMissing(client: pg.PoolClient, gateway: string, readings: readonly Reading[]): Promise<number> {
+  const result = await client.query(INSERT_MISSING_SQL, [
+    gateway,
+    readings.map((reading) => reading.locId),
+    readings.map((reading) => new Date(reading.captureMs).toISOString()),
+    ...METRICS.map((metric) => readings.map((reading) => reading.values[metric])),
+  ]);
   return result.rowCount ?? 0;
 }
 
@@ -86,16 +99,16 @@ export async function writeReadings(
   gateway: string,
   readings: readonly Reading[],
   timeoutMs: number,
-  options: { readonly mayRepeat?: boolean } = {},
+  options: { readonly mayRepeat?: boolean; readonly signal?: AbortSignal } = {},
 ): Promise<number> {
   if (!options.mayRepeat) {
     try {
-      return await onConnection(pool, timeoutMs, (client) => copyNew(client, gateway, readings));
+      return await onConnection(pool, timeoutMs, options.signal, (client) => copyNew(client, gateway, readings));
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
     }
   }
-  return onConnection(pool, timeoutMs, (client) => insertMissing(client, gateway, readings));
+  return onConnection(pool, timeoutMs, options.signal, (client) => insertMissing(client, gateway, readings));
 }
 
 /** The upsert path alone, for the benchmark. */
@@ -107,7 +120,7 @@ export async function writeReadingsThatMayRepeat(pool: pg.Pool, gateway: string,
 export async function copyReadingsPlain(pool: pg.Pool, gateway: string, readings: readonly Reading[]): Promise<void> {
   const client = await pool.connect();
   try {
-    const copy = client.query(copyFrom('COPY temperature_raw (loc_id, capture_dt, temperature, humidity, pcv_temperature, gateway_id) FROM STDIN'));
+    const copy = client.query(copyFrom(COPY_SQL));
     await pipeline(Readable.from([copyText(readings, gateway)]), copy);
   } finally {
     client.release();

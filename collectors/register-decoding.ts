@@ -1,4 +1,4 @@
-import type { ByteOrder, RegisterSpec, RegisterType } from './gateway-config.js';
+import type { ByteOrder, RegisterSpec, RegisterType } from './gateway-types.js';
 
 export type NullReason = 'nan' | 'sentinel' | 'out_of_range' | 'read_failed';
 

@@ -1,4 +1,4 @@
-import { registerWords, type RegisterSpec, type RegisterTable } from './gateway-config.js';
+import { registerWords, type RegisterSpec, type RegisterTable } from './gateway-types.js';
 
 /** Modbus caps a register read at 125 registers (250 bytes of data). */
 export const MAX_REGISTERS_PER_REQUEST = 125;

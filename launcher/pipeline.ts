@@ -28,6 +28,9 @@ export interface PipelineOptions {
 /**
  * Children get this long to stop after Ctrl-C, so that with the embedded PostgreSQL's own fast
  * shutdown the whole tree has ended within the 10 s an operator (or a service manager) waits.
+ * It covers the collector's stop, which is bounded to 4 s whatever its `write.timeout`
+ * (collectors/collector.ts STOP_WAIT_MS): what it has not stored by then is in its journal, and
+ * even a SIGKILL at the end of the budget loses no reading.
  */
 const CHILDREN_STOP_BUDGET_MS = 7_000;
 /** The simulator's first line comes after it has seeded the history: allow for a long seed. */

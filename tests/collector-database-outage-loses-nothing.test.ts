@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { readSpoolDirectory } from '../collectors/index.js';
+import { readJournalDirectory } from '../collectors/index.js';
 import { useTestDatabase } from './support/database.js';
 import { metricsPortOf, startBin, startSimulator, waitFor, type BinProcess } from './support/modbus-processes.js';
 import { TcpProxy, throughProxy } from './support/modbus-tcp-proxy.js';
@@ -48,23 +48,26 @@ describe('collector during a database outage', () => {
     return collector;
   };
   const rowCount = async () => Number((await sql<{ n: number }>`SELECT count(*) AS n FROM temperature_raw`.execute(database().db)).rows[0]?.n);
-  const spooledReadings = async () => (await readSpoolDirectory(spoolDir())).flatMap((batch) => batch.readings);
+  const spooledReadings = async () => (await readJournalDirectory(spoolDir())).map((record) => record.reading);
+  const gaugeOf = async (collector: BinProcess, name: string) => {
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPortOf(collector)}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  };
 
   it('stores every reading polled while the database was away, exactly once', async () => {
     const collector = startCollector();
     await waitFor('readings before the outage', async () => (await rowCount()) >= 6);
     proxy.cut();
     const cutAt = Date.now();
-    await waitFor('readings spooled during the outage', async () => (await spooledReadings()).length >= 12 && Date.now() - cutAt >= 4_000, 30_000);
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPortOf(collector)}/metrics`)).text();
-    const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
-    expect(gauge('plant_collector_spool_bytes')).toBeGreaterThan(0);
-    expect(gauge('plant_collector_spool_batches')).toBeGreaterThanOrEqual(2);
-    expect(gauge('plant_collector_spool_oldest_age_seconds')).toBeGreaterThanOrEqual(2);
+    await waitFor('readings journaled during the outage', async () => (await gaugeOf(collector, 'plant_collector_spool_readings')) >= 12 && Date.now() - cutAt >= 4_000, 30_000);
+    expect(await gaugeOf(collector, 'plant_collector_spool_bytes')).toBeGreaterThan(0);
+    expect(await gaugeOf(collector, 'plant_collector_spool_batches')).toBeGreaterThanOrEqual(1);
+    expect(await gaugeOf(collector, 'plant_collector_spool_oldest_age_seconds')).toBeGreaterThanOrEqual(2);
+    expect(await gaugeOf(collector, 'plant_collector_database_reachable')).toBe(0);
     proxy.restore();
     const restoredAt = Date.now();
     await waitFor('the spool to drain and new readings to arrive', async () => {
-      if ((await spooledReadings()).length > 0) return false;
+      if ((await gaugeOf(collector, 'plant_collector_spool_readings')) > 0) return false;
       const { rows } = await sql<{ newest: Date }>`SELECT max(capture_dt) AS newest FROM temperature_raw`.execute(database().db);
       return rows[0].newest.getTime() > restoredAt + 1_000;
     }, 30_000);
@@ -94,16 +97,16 @@ describe('collector during a database outage', () => {
     const first = startCollector();
     await waitFor('readings before the outage', async () => (await rowCount()) >= 6);
     proxy.cut();
-    await waitFor('readings spooled', async () => (await spooledReadings()).length >= 15, 30_000);
+    await waitFor('readings journaled', async () => (await gaugeOf(first, 'plant_collector_spool_readings')) >= 15, 30_000);
     first.child.kill('SIGKILL');
     await first.exited;
     const spooled = await spooledReadings();
     expect(spooled.length).toBeGreaterThanOrEqual(15);
 
     const second = startCollector();
-    await waitFor('the restarted collector to spool more', async () => (await spooledReadings()).length > spooled.length, 30_000);
+    await waitFor('the restarted collector to journal more', async () => (await spooledReadings()).length > spooled.length, 30_000);
     proxy.restore();
-    await waitFor('the spool to drain', async () => (await spooledReadings()).length === 0 && (await readSpoolDirectory(spoolDir())).length === 0, 30_000);
+    await waitFor('the journal to drain', async () => (await gaugeOf(second, 'plant_collector_spool_readings')) === 0, 30_000);
     expect(await second.stop('SIGTERM')).toBe(0);
 
     const stored = await database().db.selectFrom('temperature_raw').select(['loc_id', 'capture_dt', 'temperature', 'humidity', 'pcv_temperature']).execute();
@@ -113,8 +116,8 @@ describe('collector during a database outage', () => {
     for (const reading of spooled) {
       const row = storedByKey.get(key(reading.locId, reading.captureMs));
       expect(row, key(reading.locId, reading.captureMs)).toBeDefined();
-      expect([row!.temperature, row!.humidity, row!.pcv_temperature]).toEqual([reading.temperature, reading.humidity, reading.pcvTemperature]);
+      expect([row!.temperature, row!.humidity, row!.pcv_temperature]).toEqual([reading.values.temperature, reading.values.humidity, reading.values.pcv_temperature]);
     }
-    expect(second.stderr).toContain('spool holds readings from an earlier run');
+    expect(second.stderr).toContain('journal holds readings from an earlier run');
   });
 });

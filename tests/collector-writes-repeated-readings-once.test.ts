@@ -5,9 +5,7 @@ import { useTestDatabase } from './support/database.js';
 const reading = (locId: string, second: number, temperature: number): Reading => ({
   locId,
   captureMs: Date.UTC(2024, 0, 1, 0, 0, second),
-  temperature,
-  humidity: 50,
-  pcvTemperature: null,
+  values: { temperature, humidity: 50, pcv_temperature: null },
 });
 
 describe('the collector write path', () => {
