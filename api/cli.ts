@@ -3,7 +3,7 @@ import { errors } from '../runtime/errors.js';
 import { componentLogger } from '../runtime/logger.js';
 import { openDatabase } from '../db/database.js';
 import { buildApp } from './app.js';
-import { importLocations } from './locations-import.js';
+import { importLocations } from './commands/locations-import.js';
 
 export const apiCommand = defineCommand({
   name: 'api',

@@ -1,5 +1,5 @@
 import Type, { type TSchema, type Static } from 'typebox';
-import { PROBLEM_BASE } from './errors.js';
+import { PROBLEM_BASE } from './problems/api-errors.js';
 
 /**
  * The JSON shapes of the API (docs/interfaces.md: field names are the column names, times ISO 8601

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiErrors } from '../errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 
 export interface Caller {
   /** Stable, secret-free id of the key (for rate limiting and logs), or undefined when auth is off. */

@@ -2,8 +2,17 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { Kysely, PostgresDialect } from 'kysely';
 import Cursor from 'pg-cursor';
+import type pg from 'pg';
 import type { Database } from '../../db/schema.js';
-import type { ApiDatabase } from '../app.js';
+
+/** The connections the API is given; the caller owns them (closing the app does not close them). */
+export interface ApiDatabase {
+  readonly db: Kysely<Database>;
+  /** The pool behind `db`; the API streams CSV through a cursor on it. */
+  readonly pool: pg.Pool;
+  /** DB_SCHEMA, for the /ready schema check. */
+  readonly schema: string;
+}
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { apiErrors } from '../errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { HOURLY_AGGREGATE_COLUMNS, type Database, type HourlyAggregates } from '../../db/index.js';
-import { HOUR_MS } from '../time-range.js';
+import { HOUR_MS } from '../time/time-range.js';
 
 /** An hourly row as the API serves it: the table's columns, and whether the hour is still open. */
 export interface HourlyRecord extends HourlyAggregates {

@@ -1,11 +1,11 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
-import { sendCsv, wantsCsv } from '../csv.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
+import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
 import { ALARM_COLUMNS, alarmsQuery, type AlarmRecord } from '../queries/alarms.js';
 import { Alarm, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { HOURLY_RANGE } from '../time-range.js';
+import { HOURLY_RANGE } from '../time/time-range.js';
 import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 

@@ -1,14 +1,14 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { isValidTimeZone } from '../../runtime/config.js';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
-import { sendCsv, wantsCsv } from '../csv.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
+import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
 import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js';
 import { findLocation } from '../queries/locations.js';
 import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { DAILY_RANGE } from '../time-range.js';
-import { startOfLocalDay } from '../zoned-time.js';
+import { DAILY_RANGE } from '../time/time-range.js';
+import { startOfLocalDay } from '../time/time-zones.js';
 import { rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Device as DeviceRow } from '../../db/schema.js';
-import { sendJson } from '../collection-reply.js';
+import { sendJson } from '../replies/json-reply.js';
 import { deviceStatus, listDevices } from '../queries/devices.js';
 import { Device, collection, problemResponses } from '../schemas.js';
 import { bearerSecurity } from './security.js';

@@ -2,7 +2,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import { assertSchemaCurrent } from '../../db/migrator.js';
-import { apiErrors } from '../errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 import { problemResponses } from '../schemas.js';
 
 const READY_TIMEOUT_MS = 5_000;

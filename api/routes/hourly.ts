@@ -1,15 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { etagOf, linkNext, sendJsonText } from '../collection-reply.js';
-import { ResponseCache } from '../response-cache.js';
-import { SharedChecks } from '../shared-check.js';
-import { sendCsv, wantsCsv } from '../csv.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { etagOf, linkNext, sendJsonText } from '../replies/json-reply.js';
+import { ResponseCache } from '../caching/response-cache.js';
+import { SharedChecks } from '../caching/shared-checks.js';
+import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
 import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
 import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time-range.js';
+import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time/time-range.js';
 import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 

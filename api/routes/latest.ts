@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { sendJson } from '../collection-reply.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { sendJson } from '../replies/json-reply.js';
 import { latestReadings, type LatestRecord } from '../queries/latest.js';
 import { allLocIds, findLocation } from '../queries/locations.js';
 import { Latest, LocId, collection, problemResponses } from '../schemas.js';

@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
 import { findLocation, listLocations, thresholdProblems, upsertLocation } from '../queries/locations.js';
 import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
 import { bearerSecurity } from './security.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import fastifyStatic from '@fastify/static';
-import { staticRoot, uplotDist } from '../static-files.js';
+import { staticRoot, uplotDist } from '../status-page/status-page-files.js';
 
 /**
  * The status page at `/`: static HTML, JS and CSS that read the public API like any client

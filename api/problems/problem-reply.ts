@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, apiErrors, PROBLEM_BASE, type ProblemField } from './errors.js';
+import { ApiError, apiErrors, PROBLEM_BASE, type ProblemField } from './api-errors.js';
 
 /** The RFC 9457 body every 4xx and 5xx of the API carries. */
 export interface Problem {
