@@ -4,6 +4,8 @@ import type { Logger } from '../runtime/logger.js';
 import { sendProblem } from './problems/problem-reply.js';
 import settingsPlugin, { type SettingsOptions } from './plugins/settings.js';
 import databasePlugin, { type ApiDatabase } from './plugins/database.js';
+import streamsPlugin from './plugins/streams.js';
+import type { StreamLimits } from './streams/streamed-reply.js';
 import errorsPlugin from './plugins/errors.js';
 import corsPlugin from './plugins/cors.js';
 import metricsPlugin from './plugins/metrics.js';
@@ -22,6 +24,8 @@ export interface BuildAppOptions extends SettingsOptions {
   readonly log: Logger;
   /** Open connections; the caller owns them (closing the app does not close them). */
   readonly database: ApiDatabase;
+  /** Limits of streamed (CSV) responses; defaults suit production. */
+  readonly streams?: StreamLimits;
 }
 
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -50,6 +54,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
 
   await app.register(settingsPlugin, options);
   await app.register(databasePlugin, { database: options.database });
+  await app.register(streamsPlugin, { poolSize: options.database.pool.options.max, limits: options.streams });
   await app.register(errorsPlugin);
   await app.register(requestLogPlugin);
   // First of the route-adding plugins, so that its route table sees every route (CORS preflights too).

@@ -3,6 +3,7 @@ import { errors } from '../runtime/errors.js';
 import { componentLogger } from '../runtime/logger.js';
 import { openDatabase } from '../db/database.js';
 import { buildApp } from './app.js';
+import { API_SESSION_TIMEOUTS } from './plugins/database.js';
 import { importLocations } from './commands/locations-import.js';
 
 export const apiCommand = defineCommand({
@@ -13,7 +14,7 @@ export const apiCommand = defineCommand({
   optionHelp: {},
   env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'PLANT_TIMEZONE', 'HOST', 'PORT', 'API_KEYS', 'API_RATE_LIMIT', 'API_CORS_ORIGINS', 'API_CURSOR_SECRET', 'LOG_LEVEL'],
   async run({ config, log, lifecycle }) {
-    const database = await openDatabase({ config, log: componentLogger(log, 'api'), lifecycle, applicationName: 'plant-climate api', schema: 'check' });
+    const database = await openDatabase({ config, log: componentLogger(log, 'api'), lifecycle, applicationName: 'plant-climate api', schema: 'check', sessionTimeouts: API_SESSION_TIMEOUTS });
     const app = await buildApp({ config, log, database });
     lifecycle.onShutdown('api', () => app.close());
     const { host, port } = config.api;

@@ -1,4 +1,5 @@
 export { openDatabase, type PlantDatabase, type OpenDatabaseOptions } from './database.js';
+export { cursorRows } from './cursor-stream.js';
 export { createPool, redactUrl, type PoolOptions } from './pool.js';
 export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';

@@ -17,6 +17,8 @@ export class ApiError extends Error {
   readonly code: string;
   readonly title: string;
   readonly fields: readonly ProblemField[] | undefined;
+  /** Seconds for a Retry-After header (503). */
+  retryAfter: number | undefined;
 
   constructor(code: string, statusCode: number, title: string, detail: string, fields?: readonly ProblemField[]) {
     super(detail);
@@ -56,5 +58,7 @@ export const apiErrors = {
   notAcceptable: defineApiError('NOT_ACCEPTABLE', 406, 'Not acceptable', (detail: string) => detail),
   rateLimited: defineApiError('RATE_LIMITED', 429, 'Too many requests', (detail: string) => detail),
   notReady: defineApiError('NOT_READY', 503, 'Not ready', (detail: string) => detail),
+  unavailable: (detail: string, retryAfterSeconds: number) =>
+    Object.assign(new ApiError('UNAVAILABLE', 503, 'Temporarily unavailable', detail), { retryAfter: retryAfterSeconds }),
   internal: defineApiError('INTERNAL', 500, 'Internal server error', () => 'the server failed to answer this request; the error is logged'),
 };

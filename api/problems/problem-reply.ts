@@ -86,6 +86,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, cause:
   const error = toApiError(cause);
   if (error.statusCode >= 500) request.log.error({ err: cause }, 'request failed');
   else request.log.info({ code: error.code, status: error.statusCode }, 'request rejected');
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply
     .code(error.statusCode)
     .header('content-type', 'application/problem+json; charset=utf-8')

@@ -1,43 +1,57 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { StreamedReplies } from '../streams/streamed-reply.js';
 
 type Cell = string | number | boolean | Date | null | undefined;
 
-function cell(value: Cell): string {
+// OWASP CSV injection: a text cell that a spreadsheet would read as a formula (or that starts
+// with a tab or carriage return, which some of them skip before looking) gets a leading
+// apostrophe, so it shows as the text it is. Numbers are numbers: -3.5 stays -3.5.
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export function csvCell(value: Cell): string {
   if (value === null || value === undefined) return '';
   if (value instanceof Date) return value.toISOString();
-  const text = String(value);
+  let text = String(value);
+  if (typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** True when the client asked for CSV: `format=csv`, or `Accept: text/csv` without `format=json`. */
-export function wantsCsv(request: FastifyRequest, format: string | undefined): boolean {
-  if (format !== undefined) return format === 'csv';
-  const accept = request.headers.accept;
-  return typeof accept === 'string' && /\btext\/csv\b/i.test(accept);
-}
-
 /**
- * Streams rows as RFC 4180 CSV with a header line. Rows come from an async iterator (a
- * PostgreSQL cursor), so a year of hours is never held in memory.
+ * RFC 4180 CSV text with a header line, in chunks of about 16 KB. The first row is pulled before
+ * anything is yielded, so the query runs (and may fail) before the 200 goes out; leaving early
+ * returns the row source (and so releases its connection).
  */
-export async function sendCsv<T>(reply: FastifyReply, columns: readonly string[], rows: AsyncIterable<T>, project: (row: T) => Record<string, Cell>): Promise<FastifyReply> {
-  // The query runs when the first row is pulled: pull it before the 200 goes out, so that a
-  // failing query is still answered with a problem document.
+export async function* csvChunks<T>(columns: readonly string[], rows: AsyncIterable<T>, project: (row: T) => Record<string, Cell>): AsyncGenerator<string> {
   const iterator = rows[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  async function* lines(): AsyncGenerator<string> {
-    yield `${columns.join(',')}\r\n`;
-    let batch = '';
-    for (let next = first; !next.done; next = await iterator.next()) {
+  try {
+    let next = await iterator.next();
+    let batch = `${columns.join(',')}\r\n`;
+    while (!next.done) {
       const values = project(next.value);
-      batch += `${columns.map((column) => cell(values[column])).join(',')}\r\n`;
+      batch += `${columns.map((column) => csvCell(values[column])).join(',')}\r\n`;
       if (batch.length >= 16_384) {
         yield batch;
         batch = '';
       }
+      next = await iterator.next();
     }
     if (batch !== '') yield batch;
+  } finally {
+    await iterator.return?.();
   }
-  return reply.header('content-type', 'text/csv; charset=utf-8').header('cache-control', 'no-cache').send(Readable.from(lines()));
+}
+
+/**
+ * Streams rows as CSV through `streams` (a bounded share of the pool, cut off when the client
+ * hangs up, stalls or the server stops). `open` makes the row source once a stream slot is held.
+ */
+export function sendCsv<T>(
+  streams: StreamedReplies,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  columns: readonly string[],
+  open: () => AsyncIterable<T>,
+  project: (row: T) => Record<string, Cell>,
+): Promise<FastifyReply> {
+  return streams.send(request, reply, 'text/csv; charset=utf-8', () => csvChunks(columns, open(), project));
 }

@@ -2,7 +2,8 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import Type from 'typebox';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
-import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
 import { ALARM_COLUMNS, alarmsQuery, type AlarmRecord } from '../queries/alarms.js';
 import { Alarm, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { HOURLY_RANGE } from '../time/time-range.js';
@@ -61,7 +62,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
             cursor = { bucket: last.bucket, locId: last.loc_id, k: last.k };
           }
         }
-        return sendCsv(reply, ALARM_COLUMNS, all(), (record: AlarmRecord) => ({ ...record }));
+        return sendCsv(app.streams, request, reply, ALARM_COLUMNS, all, (record: AlarmRecord) => ({ ...record }));
       }
       const limit = query.limit ?? 1000;
       const { rows } = await alarmsQuery({ ...spec, after, limit: limit + 1 }).execute(app.db);

@@ -1,9 +1,11 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { cursorRows } from '../../db/index.js';
 import { isValidTimeZone } from '../../runtime/config.js';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
-import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
 import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js';
 import { findLocation } from '../queries/locations.js';
 import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
@@ -58,7 +60,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
 
       if (wantsCsv(request, query.format)) {
         if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
-        return sendCsv(reply, DAILY_COLUMNS, dailyQuery(app.streamingDb, spec).stream(500), (record: DailyRecord) => ({ ...record }));
+        return sendCsv(app.streams, request, reply, DAILY_COLUMNS, () => cursorRows(app.dbPool, dailyQuery(app.db, spec).compile(), 500), (record: DailyRecord) => ({ ...record }));
       }
       const limit = query.limit ?? 1000;
       const records = await dailyQuery(app.db, spec).limit(limit + 1).execute();

@@ -1,11 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { cursorRows } from '../../db/index.js';
 import { apiErrors } from '../problems/api-errors.js';
 import { etagOf, linkNext, sendJsonText } from '../replies/json-reply.js';
 import { ResponseCache } from '../caching/response-cache.js';
 import { SharedChecks } from '../caching/shared-checks.js';
-import { sendCsv, wantsCsv } from '../replies/csv-reply.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
 import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
 import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
@@ -70,7 +72,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
 
     if (wantsCsv(request, query.format)) {
       if (single !== undefined && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
-      return sendCsv(reply, HOURLY_COLUMNS, hourlyQuery(app.streamingDb, spec).stream(1000), (record: HourlyRecord) => ({ ...toRow(record, now), bucket: record.bucket }));
+      return sendCsv(app.streams, request, reply, HOURLY_COLUMNS, () => cursorRows(app.dbPool, hourlyQuery(app.db, spec).compile()), (record: HourlyRecord) => ({ ...toRow(record, now), bucket: record.bucket }));
     }
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
