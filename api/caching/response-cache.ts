@@ -1,3 +1,12 @@
+import { promisify } from 'node:util';
+import { brotliCompress, gzip, constants } from 'node:zlib';
+import { BoundedCache } from './bounded-cache.js';
+
+const brotli = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+export type ContentCoding = 'br' | 'gzip';
+
 /**
  * Recently sent pages of complete past hours, kept with the version of the rows they were made
  * from (see hourlyVersion). Dashboards ask for the same past windows again and again; checking
@@ -13,50 +22,54 @@ export interface CachedPage {
   readonly etag: string;
   /** The Link header sent with it (there is a next page). */
   readonly link: string | undefined;
+  /** The same body brotli- and gzip-compressed, once compressed (in the background, after the page is kept). */
+  encoded: Partial<Record<ContentCoding, Buffer>>;
 }
 
+const sizeOf = (page: CachedPage) => page.payload.length + (page.encoded.br?.length ?? 0) + (page.encoded.gzip?.length ?? 0);
+
 export class ResponseCache {
-  readonly #entries = new Map<string, CachedPage>();
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  #bytes = 0;
+  readonly #pages: BoundedCache<string, CachedPage>;
 
   constructor(maxEntries = 256, maxBytes = 64 * 1024 * 1024) {
-    this.#maxEntries = maxEntries;
-    this.#maxBytes = maxBytes;
+    this.#pages = new BoundedCache({ maxEntries, maxBytes, sizeOf });
   }
 
   /** Whether a page is kept for `key` (worth checking its version before making it afresh). */
   has(key: string): boolean {
-    return this.#entries.has(key);
+    return this.#pages.has(key);
   }
 
   get(key: string, version: string): CachedPage | undefined {
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    this.#entries.delete(key);
-    if (entry.version !== version) {
-      this.#bytes -= entry.payload.length;
+    const page = this.#pages.get(key);
+    if (page && page.version !== version) {
+      this.#pages.delete(key);
       return undefined;
     }
-    // Most recently used last: Map keeps insertion order, so the first key is the eviction candidate.
-    this.#entries.set(key, entry);
-    return entry;
+    return page;
   }
 
-  set(key: string, entry: CachedPage): void {
-    if (entry.payload.length > this.#maxBytes / 4) return;
-    const previous = this.#entries.get(key);
-    if (previous) {
-      this.#bytes -= previous.payload.length;
-      this.#entries.delete(key);
-    }
-    this.#entries.set(key, entry);
-    this.#bytes += entry.payload.length;
-    for (const [oldest, value] of this.#entries) {
-      if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
-      this.#entries.delete(oldest);
-      this.#bytes -= value.payload.length;
-    }
+  /**
+   * Keeps a page, and compresses it once in the background (zlib's thread pool, off the event
+   * loop): requests that come before that is done get it uncompressed, later ones the smaller body.
+   */
+  set(key: string, page: Omit<CachedPage, 'encoded'>): void {
+    const kept: CachedPage = { ...page, encoded: {} };
+    this.#pages.set(key, kept);
+    if (!this.#pages.has(key)) return;
+    void Promise.all([brotli(page.payload, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: page.payload.length } }), gzipAsync(page.payload, { level: 6 })]).then(
+      ([br, gz]) => {
+        if (this.#pages.peek(key) !== kept) return;
+        kept.encoded = { br, gzip: gz };
+        // Counted again with its compressed bodies (which may evict older pages).
+        this.#pages.set(key, kept);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Pages and bytes kept (tests hold them to the bounds). */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.#pages.size, bytes: this.#pages.bytes };
   }
 }

@@ -14,3 +14,13 @@ export function wantsCsv(request: FastifyRequest, format: string | undefined): b
   if (accept === undefined) return false;
   return new Negotiator({ headers: { accept } }).mediaType(MEDIA_TYPES) === 'text/csv';
 }
+
+const CODINGS = ['br', 'gzip', 'identity'];
+
+/** The content coding the client prefers among brotli, gzip and none (Accept-Encoding with q-values). */
+export function preferredCoding(request: FastifyRequest): 'br' | 'gzip' | undefined {
+  const acceptEncoding = request.headers['accept-encoding'];
+  if (acceptEncoding === undefined) return undefined;
+  const coding = new Negotiator({ headers: { 'accept-encoding': acceptEncoding } }).encoding(CODINGS);
+  return coding === 'br' || coding === 'gzip' ? coding : undefined;
+}

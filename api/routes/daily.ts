@@ -1,7 +1,6 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { cursorRows } from '../../db/index.js';
-import { isValidTimeZone } from '../../runtime/config.js';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
 import { sendCsv } from '../replies/csv-reply.js';
@@ -10,7 +9,7 @@ import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js
 import { findLocation } from '../queries/locations.js';
 import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { DAILY_RANGE } from '../time/time-range.js';
-import { startOfLocalDay } from '../time/time-zones.js';
+import { canonicalZone, startOfLocalDay } from '../time/time-zones.js';
 import { rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
@@ -46,8 +45,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     async (request, reply) => {
       const { locId } = request.params;
       const query = request.query;
-      const zone = query.tz ?? app.settings.timezone;
-      if (!isValidTimeZone(zone)) throw apiErrors.badParameter('tz', 'query', `${JSON.stringify(zone)} is not an IANA time zone`);
+      // By its canonical name: any capitalisation Intl accepts is one zone (one cache entry, one cursor scope).
+      const zone = canonicalZone(query.tz ?? app.settings.timezone);
+      if (zone === undefined) throw apiErrors.badParameter('tz', 'query', `${JSON.stringify(query.tz)} is not an IANA time zone`);
       const range = rangeOf(app, query, DAILY_RANGE, zone);
       const scope = scopeOf('daily', [locId, query.from ?? null, query.to ?? null, zone]);
       // The cursor holds the local date after the last day sent; the next page starts at its midnight.

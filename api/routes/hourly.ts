@@ -3,7 +3,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import Type from 'typebox';
 import { cursorRows } from '../../db/index.js';
 import { apiErrors } from '../problems/api-errors.js';
-import { etagOf, linkNext, sendJsonText } from '../replies/json-reply.js';
+import { etagOf, linkNext, sendCachedPage, sendJsonText } from '../replies/json-reply.js';
 import { ResponseCache } from '../caching/response-cache.js';
 import { SharedChecks } from '../caching/shared-checks.js';
 import { sendCsv } from '../replies/csv-reply.js';
@@ -80,10 +80,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     // Checked only when a page is kept: a fresh page brings its own version, read with its rows.
     const version = cacheKey !== undefined && cache.has(cacheKey) ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
     const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
-    if (cached) {
-      if (cached.link) reply.header('link', cached.link);
-      return sendJsonText(request, reply, cached.payload, true, cached.etag);
-    }
+    if (cached) return sendCachedPage(request, reply, cached);
     const page = await hourlyJsonPage(app.db, spec, limit, range.now);
     // Only an empty answer costs the existence check, so a known location's hours take one query.
     if (page.json === '[]' && single !== undefined && !after && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
@@ -92,6 +89,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const payload = Buffer.from(`{"data":${page.json},"next_cursor":${JSON.stringify(nextCursor)}}`);
     const etag = etagOf(payload);
     if (cacheKey !== undefined) cache.set(cacheKey, { version: page.version, payload, etag, link: reply.getHeader('link') as string | undefined });
+    if (range.past) reply.header('vary', 'accept-encoding');
     return sendJsonText(request, reply, payload, range.past, etag);
   }
 

@@ -1,25 +1,60 @@
+import { BoundedCache } from '../caching/bounded-cache.js';
+
 /**
  * Calendar dates in an IANA time zone, from Intl's tz database (the same IANA data PostgreSQL
- * uses). Needed to turn `from=2024-03-31` into the instant midnight is in PLANT_TIMEZONE.
+ * uses). Needed to turn `from=2024-03-31` into the instant midnight is in PLANT_TIMEZONE or `tz`.
+ *
+ * Intl accepts any capitalisation of a zone name (`eUROPE/berlin`) and each formatter costs about
+ * 29 KB, so formatters are kept by the zone's resolved (canonical) name, and the spellings seen
+ * map to it in a cache of their own; both are bounded, whatever clients send.
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+const FORMATTER_BYTES = 32 * 1024;
+const formatters = new BoundedCache<string, Intl.DateTimeFormat>({ maxEntries: 64, maxBytes: 64 * FORMATTER_BYTES, sizeOf: () => FORMATTER_BYTES });
+const spellings = new BoundedCache<string, string>({ maxEntries: 1024, maxBytes: 256 * 1024, sizeOf: (zone) => zone.length * 2 });
+
+function newFormatter(zone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+/** The canonical IANA name of `zone` (any capitalisation, aliases resolved by Intl), or undefined when Intl does not know it. */
+export function canonicalZone(zone: string): string | undefined {
+  const known = spellings.get(zone);
+  if (known !== undefined) return known;
+  let format: Intl.DateTimeFormat;
+  try {
+    format = newFormatter(zone);
+  } catch {
+    return undefined;
+  }
+  const name = format.resolvedOptions().timeZone;
+  spellings.set(zone, name);
+  if (!formatters.has(name)) formatters.set(name, format);
+  return name;
+}
 
 function formatter(zone: string): Intl.DateTimeFormat {
-  let format = formatters.get(zone);
+  const name = canonicalZone(zone);
+  if (name === undefined) throw new RangeError(`not an IANA time zone: ${JSON.stringify(zone)}`);
+  let format = formatters.get(name);
   if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(zone, format);
+    format = newFormatter(name);
+    formatters.set(name, format);
   }
   return format;
+}
+
+/** Entries and bytes of the two caches (tests hold them to their bounds). */
+export function timeZoneCacheSizes(): { formatters: number; formatterBytes: number; spellings: number; spellingBytes: number } {
+  return { formatters: formatters.size, formatterBytes: formatters.bytes, spellings: spellings.size, spellingBytes: spellings.bytes };
 }
 
 /** Milliseconds the zone's wall clock is ahead of UTC at `instant`. */
