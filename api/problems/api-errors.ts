@@ -52,6 +52,14 @@ export const apiErrors = {
   badRequest: defineApiError('BAD_REQUEST', 400, 'Bad request', (detail: string) => detail),
   unauthorized: defineApiError('UNAUTHORIZED', 401, 'Authentication required', (detail: string) => detail),
   forbidden: defineApiError('FORBIDDEN', 403, 'Not allowed', (detail: string) => detail),
+  writesDisabled: defineApiError(
+    'WRITES_DISABLED',
+    403,
+    'Writes are turned off',
+    () =>
+      'this server has no API_KEYS, so it accepts no writes from anyone; to enable them, start it with API_KEYS=<key of 16+ characters>:write ' +
+      '(comma-separate several; keys without :write only read) and send Authorization: Bearer <key>',
+  ),
   locationNotFound: defineApiError('LOCATION_NOT_FOUND', 404, 'Unknown location', (locId: string) => `no location ${JSON.stringify(locId)}: it has no master row, readings, hourly rows or devices`),
   noReadings: defineApiError('NO_READINGS', 404, 'No readings', (locId: string) => `location ${JSON.stringify(locId)} has no raw readings`),
   routeNotFound: defineApiError('NOT_FOUND', 404, 'Not found', (method: string, url: string) => `no route ${method} ${url}`),
