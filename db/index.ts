@@ -5,3 +5,4 @@ export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, ty
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
 export type * from './schema.js';
 export { METRICS, HOURLY_AGGREGATE_COLUMNS } from './schema.js';
+export { applyRoles, ROLE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
