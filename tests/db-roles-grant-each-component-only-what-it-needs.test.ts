@@ -22,7 +22,7 @@ describe('plant-climate roles', () => {
     clients.push(client);
     return client;
   }
-  const code = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string }) => error.code ?? String(error));
+  const code = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string; message?: string }) => error.code ?? error.message ?? 'failed');
 
   const env = () => ({
     ...database().env,
