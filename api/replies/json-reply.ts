@@ -30,8 +30,12 @@ export function linkNext(request: FastifyRequest, reply: FastifyReply, nextCurso
  * clients revalidate after a minute. Anything else (it includes the current hour) is `no-cache`.
  */
 export function sendJson(request: FastifyRequest, reply: FastifyReply, body: unknown, cacheable: boolean): FastifyReply {
+  // Set first: routes that also serve CSV document a serializer per media type, picked by it.
+  reply.header('content-type', 'application/json; charset=utf-8');
   if (!cacheable) return reply.header('cache-control', 'no-cache').send(body);
-  return sendJsonText(request, reply, reply.serialize(body) as string, true);
+  // The route's compiled serializer of its JSON media type (reply.serialize would not pick one by media type).
+  const serialize = reply.getSerializationFunction(String(reply.statusCode), 'application/json');
+  return sendJsonText(request, reply, serialize ? serialize(body as Record<string, unknown>) : JSON.stringify(body), true);
 }
 
 /** `sendJson` for a body already serialised (JSON made by PostgreSQL). */

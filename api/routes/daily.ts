@@ -7,7 +7,7 @@ import { sendCsv } from '../replies/csv-reply.js';
 import { wantsCsv } from '../replies/reply-format.js';
 import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js';
 import { findLocation } from '../queries/locations.js';
-import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { DailyRow, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { DAILY_RANGE } from '../time/time-range.js';
 import { canonicalZone, startOfLocalDay } from '../time/time-zones.js';
 import { rangeOf, scopeOf } from './request-parameters.js';
@@ -24,6 +24,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Daily rollups of one location',
+        operationId: 'getLocationDaily',
         description:
           'Days in PLANT_TIMEZONE or `tz`, derived from the hourly table: MAX is the max of the hours, AVG the hours’ averages weighted by sample_count; ' +
           'a day holds the hours that start on that local date (23 or 25 across DST changes). Default the last 31 days, at most 3660.',
@@ -36,7 +37,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           ...formatQuery,
         }),
         response: {
-          200: collection(DailyRow, 'Daily rows'),
+          200: jsonOrCsv(collection(DailyRow, 'Daily rows')),
           304: { type: 'null', description: 'Not modified' },
           ...problemResponses(400, 401, 404, 429),
         },

@@ -10,7 +10,7 @@ import { sendCsv } from '../replies/csv-reply.js';
 import { wantsCsv } from '../replies/reply-format.js';
 import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
-import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { HourlyRow, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time/time-range.js';
 import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
@@ -99,12 +99,13 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Hourly aggregates of one location',
+        operationId: 'getLocationHourly',
         description: HOURLY_HELP,
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         querystring: Type.Object(hourlyQueryString),
         response: {
-          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          200: jsonOrCsv(collection(HourlyRow, 'Hourly rows')),
           304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
           ...problemResponses(400, 401, 404, 429),
         },
@@ -119,6 +120,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Hourly aggregates of several locations',
+        operationId: 'listHourly',
         description: `${HOURLY_HELP} Repeat loc_id for several locations (at most 500); leave it out for all.`,
         security: bearerSecurity,
         querystring: Type.Object({
@@ -126,7 +128,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           ...hourlyQueryString,
         }),
         response: {
-          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          200: jsonOrCsv(collection(HourlyRow, 'Hourly rows')),
           304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
           ...problemResponses(400, 401, 429),
         },

@@ -13,6 +13,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['pipeline'],
         summary: 'Health of the pipeline',
+        operationId: 'getPipeline',
         description: 'Aggregation lag (now minus the end of the newest aggregated hour), hours waiting for aggregation, device health counts and the newest raw reading.',
         security: bearerSecurity,
         response: { 200: Pipeline, ...problemResponses(401, 429) },
