@@ -58,7 +58,7 @@ describe('caches under varied valid input', () => {
     expect(cache.size.entries).toBeLessThanOrEqual(8);
     expect(cache.size.bytes).toBeLessThanOrEqual(1024 * 1024);
     // The newest pages are the ones kept.
-    expect(cache.get('page-99', '1:1')?.etag).toBe('"99"');
-    expect(cache.get('page-0', '1:1')).toBeUndefined();
+    expect(cache.get('page-99', { version: '1:1' })?.etag).toBe('"99"');
+    expect(cache.get('page-0', { version: '1:1' })).toBeUndefined();
   });
 });

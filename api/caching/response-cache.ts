@@ -24,6 +24,8 @@ export interface CachedPage {
   readonly link: string | undefined;
   /** The same body brotli- and gzip-compressed, once compressed (in the background, after the page is kept). */
   encoded: Partial<Record<ContentCoding, Buffer>>;
+  /** The latest database snapshot in which the page's version was read (see versionSince). */
+  snapshot: string | undefined;
 }
 
 const sizeOf = (page: CachedPage) => page.payload.length + (page.encoded.br?.length ?? 0) + (page.encoded.gzip?.length ?? 0);
@@ -35,17 +37,19 @@ export class ResponseCache {
     this.#pages = new BoundedCache({ maxEntries, maxBytes, sizeOf });
   }
 
-  /** Whether a page is kept for `key` (worth checking its version before making it afresh). */
-  has(key: string): boolean {
-    return this.#pages.has(key);
+  /** The page kept for `key` whatever its version (worth checking before making it afresh). */
+  peek(key: string): CachedPage | undefined {
+    return this.#pages.peek(key);
   }
 
-  get(key: string, version: string): CachedPage | undefined {
+  /** The page for `key` if it has `checked.version`; it is then known fresh as of `checked.snapshot`. */
+  get(key: string, checked: { readonly version: string; readonly snapshot?: string }): CachedPage | undefined {
     const page = this.#pages.get(key);
-    if (page && page.version !== version) {
+    if (page && page.version !== checked.version) {
       this.#pages.delete(key);
       return undefined;
     }
+    if (page && checked.snapshot !== undefined) page.snapshot = checked.snapshot;
     return page;
   }
 
@@ -53,8 +57,8 @@ export class ResponseCache {
    * Keeps a page, and compresses it once in the background (zlib's thread pool, off the event
    * loop): requests that come before that is done get it uncompressed, later ones the smaller body.
    */
-  set(key: string, page: Omit<CachedPage, 'encoded'>): void {
-    const kept: CachedPage = { ...page, encoded: {} };
+  set(key: string, page: Omit<CachedPage, 'encoded' | 'snapshot'>): void {
+    const kept: CachedPage = { ...page, encoded: {}, snapshot: undefined };
     this.#pages.set(key, kept);
     if (!this.#pages.has(key)) return;
     void Promise.all([brotli(page.payload, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: page.payload.length } }), gzipAsync(page.payload, { level: 6 })]).then(

@@ -128,7 +128,7 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
  * hashing each row's text (bench/api-hourly.ts). A table rewrite (VACUUM FULL, CLUSTER) changes
  * it too, which only costs a cache miss. For ranges of complete past hours only: no partial row.
  */
-function versionQuery(db: Kysely<Database>, query: HourlyQuery, limit: number) {
+export function versionQuery(db: Kysely<Database>, query: HourlyQuery, limit: number) {
   let rows = db
     .selectFrom('temperature')
     .select(sql<string>`hashtextextended(ctid::text || ':' || xmin::text, 0)`.as('row_version'))

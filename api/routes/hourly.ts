@@ -6,9 +6,10 @@ import { apiErrors } from '../problems/api-errors.js';
 import { etagOf, linkNext, sendCachedPage, sendJsonText } from '../replies/json-reply.js';
 import { ResponseCache } from '../caching/response-cache.js';
 import { SharedChecks } from '../caching/shared-checks.js';
+import { versionSince, type CheckedVersion } from '../caching/snapshot-check.js';
 import { sendCsv } from '../replies/csv-reply.js';
 import { wantsCsv } from '../replies/reply-format.js';
-import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
+import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, versionQuery, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
 import { HourlyRow, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
 import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time/time-range.js';
@@ -58,7 +59,7 @@ function toRow(record: HourlyRecord, now: number): HourlyRow {
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
   const cache = new ResponseCache();
-  const versions = new SharedChecks<string>();
+  const versions = new SharedChecks<CheckedVersion>();
   async function serve(request: FastifyRequest, reply: FastifyReply, query: HourlyRequest, locIds: string[] | undefined, single: string | undefined) {
     const range = rangeOf(app, query, HOURLY_RANGE);
     const hour = currentHour(range.now);
@@ -78,8 +79,12 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     // Complete past hours: a page already made from rows that have not changed is sent again.
     const cacheKey = range.past ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
     // Checked only when a page is kept: a fresh page brings its own version, read with its rows.
-    const version = cacheKey !== undefined && cache.has(cacheKey) ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
-    const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
+    const kept = cacheKey !== undefined ? cache.peek(cacheKey) : undefined;
+    const checked =
+      cacheKey !== undefined && kept !== undefined
+        ? await versions.run(cacheKey, () => versionSince(app.db, versionQuery(app.db, spec, limit), kept.snapshot !== undefined ? { version: kept.version, snapshot: kept.snapshot } : undefined))
+        : undefined;
+    const cached = cacheKey !== undefined && checked !== undefined ? cache.get(cacheKey, checked) : undefined;
     if (cached) return sendCachedPage(request, reply, cached);
     const page = await hourlyJsonPage(app.db, spec, limit, range.now);
     // Only an empty answer costs the existence check, so a known location's hours take one query.
