@@ -20,7 +20,9 @@ async function rateLimitPlugin(app: FastifyInstance): Promise<void> {
     app.decorate('v1RateLimit', undefined);
     return;
   }
-  await app.register(rateLimit, { global: false });
+  // The in-memory store is an LRU of at most `cache` keys (one small counter each): bounded
+  // however many clients or keys call.
+  await app.register(rateLimit, { global: false, cache: 10_000 });
   const hook = app.rateLimit({
     max,
     timeWindow: 60_000,
