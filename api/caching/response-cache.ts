@@ -22,16 +22,24 @@ export interface CachedPage {
   readonly etag: string;
   /** The Link header sent with it (there is a next page). */
   readonly link: string | undefined;
-  /** The same body brotli- and gzip-compressed, once compressed (in the background, after the page is kept). */
+  /** The same body brotli- or gzip-compressed, once a client asked for it (see ResponseCache.encoded). */
   encoded: Partial<Record<ContentCoding, Buffer>>;
   /** The latest database snapshot in which the page's version was read (see versionSince). */
   snapshot: string | undefined;
 }
 
+// Brotli at quality 5 compresses this JSON smaller than gzip -6 in comparable time; the top
+// qualities cost several times the CPU for a few % (measured in bench/api-hourly.ts).
+const compress = (body: Buffer, coding: ContentCoding): Promise<Buffer> =>
+  coding === 'br'
+    ? brotli(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT } })
+    : gzipAsync(body, { level: 6 });
+
 const sizeOf = (page: CachedPage) => page.payload.length + (page.encoded.br?.length ?? 0) + (page.encoded.gzip?.length ?? 0);
 
 export class ResponseCache {
   readonly #pages: BoundedCache<string, CachedPage>;
+  readonly #compressing = new WeakMap<CachedPage, Set<ContentCoding>>();
 
   constructor(maxEntries = 256, maxBytes = 64 * 1024 * 1024) {
     this.#pages = new BoundedCache({ maxEntries, maxBytes, sizeOf });
@@ -53,23 +61,35 @@ export class ResponseCache {
     return page;
   }
 
-  /**
-   * Keeps a page, and compresses it once in the background (zlib's thread pool, off the event
-   * loop): requests that come before that is done get it uncompressed, later ones the smaller body.
-   */
+  /** Keeps a page (uncompressed; see `encoded`). */
   set(key: string, page: Omit<CachedPage, 'encoded' | 'snapshot'>): void {
-    const kept: CachedPage = { ...page, encoded: {}, snapshot: undefined };
-    this.#pages.set(key, kept);
-    if (!this.#pages.has(key)) return;
-    void Promise.all([brotli(page.payload, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_SIZE_HINT]: page.payload.length } }), gzipAsync(page.payload, { level: 6 })]).then(
-      ([br, gz]) => {
-        if (this.#pages.peek(key) !== kept) return;
-        kept.encoded = { br, gzip: gz };
-        // Counted again with its compressed bodies (which may evict older pages).
-        this.#pages.set(key, kept);
+    this.#pages.set(key, { ...page, encoded: {}, snapshot: undefined });
+  }
+
+  /**
+   * The page's body in `coding`, or undefined while it is not compressed yet. The first request
+   * that asks for a coding starts compressing the page in that coding in the background (zlib's
+   * thread pool, off the event loop); it and the requests before the result is in get the body
+   * uncompressed. Pages asked for once, and codings nobody asks for, cost no compression.
+   */
+  encoded(key: string, page: CachedPage, coding: ContentCoding): Buffer | undefined {
+    const ready = page.encoded[coding];
+    if (ready !== undefined) return ready;
+    let pending = this.#compressing.get(page);
+    if (pending?.has(coding)) return undefined;
+    if (!pending) this.#compressing.set(page, (pending = new Set()));
+    pending.add(coding);
+    void compress(page.payload, coding).then(
+      (body) => {
+        pending.delete(coding);
+        if (this.#pages.peek(key) !== page) return;
+        page.encoded = { ...page.encoded, [coding]: body };
+        // Counted again with its compressed body (which may evict older pages).
+        this.#pages.set(key, page);
       },
-      () => undefined,
+      () => pending.delete(coding),
     );
+    return undefined;
   }
 
   /** Pages and bytes kept (tests hold them to the bounds). */

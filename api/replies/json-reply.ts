@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CachedPage } from '../caching/response-cache.js';
+import type { CachedPage, ContentCoding } from '../caching/response-cache.js';
 import { preferredCoding } from './reply-format.js';
 
 /** One page of a collection: `limit + 1` rows were fetched, so an extra row means a next page. */
@@ -58,11 +58,11 @@ function sendValidated(request: FastifyRequest, reply: FastifyReply, payload: Bu
  * A kept page, brotli- or gzip-compressed when the client accepts it and the compressed body is
  * ready. Each coding is its own representation, with its own strong ETag (RFC 9110 8.8.3).
  */
-export function sendCachedPage(request: FastifyRequest, reply: FastifyReply, page: CachedPage): FastifyReply {
+export function sendCachedPage(request: FastifyRequest, reply: FastifyReply, page: CachedPage, encodedAs: (coding: ContentCoding) => Buffer | undefined): FastifyReply {
   if (page.link) reply.header('link', page.link);
   reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding');
   const coding = preferredCoding(request);
-  const encoded = coding === undefined ? undefined : page.encoded[coding];
+  const encoded = coding === undefined ? undefined : encodedAs(coding);
   if (coding === undefined || encoded === undefined) return sendValidated(request, reply, page.payload, page.etag);
   reply.header('content-encoding', coding);
   return sendValidated(request, reply, encoded, `${page.etag.slice(0, -1)}-${coding}"`);

@@ -21,6 +21,11 @@ const CODINGS = ['br', 'gzip', 'identity'];
 export function preferredCoding(request: FastifyRequest): 'br' | 'gzip' | undefined {
   const acceptEncoding = request.headers['accept-encoding'];
   if (acceptEncoding === undefined) return undefined;
-  const coding = new Negotiator({ headers: { 'accept-encoding': acceptEncoding } }).encoding(CODINGS);
+  // At equal q-values (browsers send `gzip, deflate, br`), the smaller brotli body wins.
+  // negotiator 1.x takes the server's preference as a second argument; @types/negotiator predates it.
+  const negotiator = new Negotiator({ headers: { 'accept-encoding': acceptEncoding } }) as Negotiator & {
+    encoding(available: readonly string[], options: { readonly preferred: readonly string[] }): string | undefined;
+  };
+  const coding = negotiator.encoding(CODINGS, { preferred: CODINGS });
   return coding === 'br' || coding === 'gzip' ? coding : undefined;
 }

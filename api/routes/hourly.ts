@@ -85,7 +85,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         ? await versions.run(cacheKey, () => versionSince(app.db, versionQuery(app.db, spec, limit), kept.snapshot !== undefined ? { version: kept.version, snapshot: kept.snapshot } : undefined))
         : undefined;
     const cached = cacheKey !== undefined && checked !== undefined ? cache.get(cacheKey, checked) : undefined;
-    if (cached) return sendCachedPage(request, reply, cached);
+    if (cached && cacheKey !== undefined) return sendCachedPage(request, reply, cached, (coding) => cache.encoded(cacheKey, cached, coding));
     const page = await hourlyJsonPage(app.db, spec, limit, range.now);
     // Only an empty answer costs the existence check, so a known location's hours take one query.
     if (page.json === '[]' && single !== undefined && !after && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
