@@ -1,13 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import type { Kysely } from 'kysely';
-import type pg from 'pg';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config } from '../runtime/config.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Database } from '../db/schema.js';
-import { sendProblem } from './problem.js';
-import settingsPlugin from './plugins/settings.js';
-import databasePlugin from './plugins/database.js';
+import { sendProblem } from './problems/problem-reply.js';
+import settingsPlugin, { type SettingsOptions } from './plugins/settings.js';
+import databasePlugin, { type ApiDatabase } from './plugins/database.js';
+import streamsPlugin from './plugins/streams.js';
+import type { StreamLimits } from './streams/streamed-reply.js';
 import errorsPlugin from './plugins/errors.js';
 import corsPlugin from './plugins/cors.js';
 import metricsPlugin from './plugins/metrics.js';
@@ -19,26 +17,15 @@ import healthRoutes from './routes/health.js';
 import v1Routes from './routes/v1.js';
 import statusPageRoutes from './routes/status-page.js';
 
-export interface ApiDatabase {
-  readonly db: Kysely<Database>;
-  /** The pool behind `db`; the API streams CSV through a cursor on it. */
-  readonly pool: pg.Pool;
-  /** DB_SCHEMA, for the /ready schema check. */
-  readonly schema: string;
-}
+export type { ApiDatabase };
 
-export interface BuildAppOptions {
-  readonly config: Pick<Config, 'timezone' | 'api'>;
+export interface BuildAppOptions extends SettingsOptions {
   /** The process logger; the API logs through a child named `api`. */
   readonly log: Logger;
   /** Open connections; the caller owns them (closing the app does not close them). */
   readonly database: ApiDatabase;
-  /** HMAC secret of page cursors (default: random per process). */
-  readonly cursorSecret?: Buffer;
-  /** A device with no successful poll for this long is `silent` (default 5 minutes). */
-  readonly deviceSilentAfterMs?: number;
-  /** The clock, for tests of partial hours and cacheability. */
-  readonly now?: () => Date;
+  /** Limits of streamed (CSV) responses; defaults suit production. */
+  readonly streams?: StreamLimits;
 }
 
 export type ApiApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -67,6 +54,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
 
   await app.register(settingsPlugin, options);
   await app.register(databasePlugin, { database: options.database });
+  await app.register(streamsPlugin, { poolSize: options.database.pool.options.max, limits: options.streams });
   await app.register(errorsPlugin);
   await app.register(requestLogPlugin);
   // First of the route-adding plugins, so that its route table sees every route (CORS preflights too).

@@ -1,5 +1,5 @@
 import Type, { type TSchema, type Static } from 'typebox';
-import { PROBLEM_BASE } from './errors.js';
+import { PROBLEM_BASE } from './problems/api-errors.js';
 
 /**
  * The JSON shapes of the API (docs/interfaces.md: field names are the column names, times ISO 8601
@@ -253,8 +253,23 @@ export const collection = <T extends TSchema>(row: T, description: string) =>
     { description },
   );
 
-export const problemResponses = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, { ...Type.Ref('Problem'), description: 'Problem details' }]));
+/** Problem responses, served as application/problem+json (RFC 9457); `4xx` documents any client error. */
+export const problemResponses = (...statuses: (number | '4xx')[]) =>
+  Object.fromEntries(
+    statuses.map((status) => [status, { description: status === '4xx' ? 'Client error (problem details)' : 'Problem details', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } }]),
+  );
+
+/** A 200 served as JSON, or as CSV with the same fields (`format=csv`, or `Accept: text/csv` preferred by q-value). */
+export const jsonOrCsv = <T extends TSchema>(schema: T) => ({
+  description: `${(schema as { description?: string }).description ?? 'Rows'} (JSON, or CSV with the same fields)`,
+  content: {
+    'application/json': { schema },
+    'text/csv': { schema: Type.String({ description: 'RFC 4180 CSV with a header line, the same fields as the JSON rows, every row of the range streamed' }) },
+  },
+});
+
+/** A 200 that is text of one media type (HTML, Prometheus exposition format). */
+export const textResponse = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: Type.String() } } });
 
 // Query parameters shared by the time-series routes.
 export const FROM_TO_HELP =

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fork } from 'node:child_process';
+import http from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
@@ -13,9 +14,12 @@ import { createLogger } from '../runtime/logger.js';
 import type { BenchResult } from './bench-database.js';
 
 /**
- * API read path under load: a year of hourly rows for 200 locations; the 30-day hourly query of
- * one location under 50 connections (autocannon), as a ratio to /health of the same server in the
- * same run (goal >= 0.3); and the one-day /v1/hourly call for all 200 locations.
+ * API read path under load: a year of hourly rows for 200 locations; the cached 30-day hourly
+ * page of one location (720 rows) under 50 connections (autocannon), side by side with a bare
+ * `node:http` server sending the very same bytes from memory (goal: API >= 0.8 x bare), once
+ * uncompressed and once each with brotli and gzip negotiated from Accept-Encoding; the same
+ * query with a different page each request (cache misses); /health; and the one-day /v1/hourly
+ * call for all 200 locations.
  * Knobs: BENCH_API_LOCATIONS (200), BENCH_API_DAYS (365), BENCH_API_SECONDS (10 per measurement).
  */
 
@@ -37,6 +41,7 @@ interface LoadSpec {
   readonly url: string;
   readonly connections: number;
   readonly seconds: number;
+  readonly headers?: Record<string, string>;
   /** Every request a different location and 30-day window (page cache misses). */
   readonly distinct?: { readonly locations: number; readonly days: number; readonly endMs: number };
 }
@@ -53,7 +58,14 @@ async function loadHere(spec: LoadSpec): Promise<Load> {
   let index = 0;
   const { distinct } = spec;
   const requests = distinct ? [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: distinctPath(distinct, index++) }) }] : undefined;
-  const result = await autocannon({ url: spec.url, connections: spec.connections, duration: spec.seconds, pipelining: 1, ...(requests ? { requests } : {}) });
+  const result = await autocannon({
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.seconds,
+    pipelining: 1,
+    ...(spec.headers ? { headers: spec.headers } : {}),
+    ...(requests ? { requests } : {}),
+  });
   return {
     requestsPerSecond: result.requests.average,
     p50: result.latency.p50,
@@ -69,8 +81,8 @@ async function loadHere(spec: LoadSpec): Promise<Load> {
  * time from the server it measures (it parses every 226 KB response), which is not what a real
  * client costs the API.
  */
-async function load(url: string, connections: number, seconds: number, distinct?: LoadSpec['distinct']): Promise<Load> {
-  const spec: LoadSpec = { url, connections, seconds, ...(distinct ? { distinct } : {}) };
+async function load(url: string, connections: number, seconds: number, distinct?: LoadSpec['distinct'], headers?: Record<string, string>): Promise<Load> {
+  const spec: LoadSpec = { url, connections, seconds, ...(distinct ? { distinct } : {}), ...(headers ? { headers } : {}) };
   const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CLIENT_ENV]: JSON.stringify(spec) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let result: Load | undefined;
   child.on('message', (message) => {
@@ -80,6 +92,66 @@ async function load(url: string, connections: number, seconds: number, distinct?
   if (result === undefined) throw new Error(`the load generator exited with ${String(code)} without a result`);
   return result;
 }
+
+type Coding = 'identity' | 'br' | 'gzip';
+interface Representation {
+  readonly body: Buffer;
+  readonly headers: http.OutgoingHttpHeaders;
+}
+
+/** The raw bytes and headers the API sends for `url` with this Accept-Encoding (no decompression). */
+function rawGet(url: string, coding: Coding): Promise<Representation> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers: { 'accept-encoding': coding } }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ body: Buffer.concat(chunks), headers: response.headers }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Waits until the API serves `coding` (pages are compressed in the background once kept). */
+async function representation(url: string, coding: Coding): Promise<Representation> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const got = await rawGet(url, coding);
+    if (coding === 'identity' ? got.headers['content-encoding'] === undefined : got.headers['content-encoding'] === coding) return got;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`the API never served ${url} with content-encoding ${coding}`);
+}
+
+/**
+ * The baseline: a bare node:http server that answers every request with the bytes the API sent
+ * for the same page (picked by Accept-Encoding like the API), with the same headers, from memory.
+ */
+async function bareServer(representations: Readonly<Record<Coding, Representation>>): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((request, response) => {
+    const accept = request.headers['accept-encoding'] ?? '';
+    const coding: Coding = accept.includes('br') ? 'br' : accept.includes('gzip') ? 'gzip' : 'identity';
+    const { body, headers } = representations[coding];
+    const { date: _date, connection: _connection, 'keep-alive': _keepAlive, ...same } = headers;
+    response.writeHead(200, same);
+    response.end(body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const mean = (a: Load, b: Load): Load => ({
+  requestsPerSecond: (a.requestsPerSecond + b.requestsPerSecond) / 2,
+  p50: (a.p50 + b.p50) / 2,
+  p99: (a.p99 + b.p99) / 2,
+  errors: a.errors + b.errors,
+  non2xx: a.non2xx + b.non2xx,
+  bytesPerRequest: (a.bytesPerRequest + b.bytesPerRequest) / 2,
+});
 
 const fmt = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -128,20 +200,42 @@ export async function run(): Promise<BenchResult> {
       if (month.data.length !== 720) throw new Error(`expected 720 rows for 30 days, got ${month.data.length}`);
       if (allDay.data.length !== 24 * locations) throw new Error(`expected ${24 * locations} rows for one day, got ${allDay.data.length}`);
 
+      // The same bytes and headers as the API's cached page, for the bare baseline.
+      const representations = {
+        identity: await representation(monthUrl, 'identity'),
+        br: await representation(monthUrl, 'br'),
+        gzip: await representation(monthUrl, 'gzip'),
+      };
+      const bare = await bareServer(representations);
+      const measured: { label: string; connections: number; load: Load }[] = [];
+      const measure = async (label: string, url: string, connections: number, options: { distinct?: LoadSpec['distinct']; headers?: Record<string, string> } = {}) => {
+        const result = await load(url, connections, seconds, options.distinct, options.headers);
+        measured.push({ label, connections, load: result });
+        return result;
+      };
       await load(`${base}/health`, 50, 2); // warm-up
       await load(monthUrl, 50, 2);
-      const trivialBefore = await load(`${base}/health`, 50, seconds);
-      const hourly = await load(monthUrl, 50, seconds);
+      await load(bare.url, 50, 2);
+      const pairs: { coding: Coding; api: Load; bare: Load }[] = [];
+      try {
+        for (const coding of ['identity', 'br', 'gzip'] as const) {
+          const headers = { 'accept-encoding': coding };
+          const name = coding === 'identity' ? 'uncompressed' : coding;
+          // Bare, API, API, bare: each side measured before and after the other, averaged.
+          const bareFirst = await measure(`bare node:http, same bytes (${name})`, bare.url, 50, { headers });
+          const apiFirst = await measure(`GET /v1/locations/L-001/hourly, 30 days, 720 rows, cached (${name})`, monthUrl, 50, { headers });
+          const apiSecond = await load(monthUrl, 50, seconds, undefined, headers);
+          const bareSecond = await load(bare.url, 50, seconds, undefined, headers);
+          pairs.push({ coding, api: mean(apiFirst, apiSecond), bare: mean(bareFirst, bareSecond) });
+        }
+      } finally {
+        await bare.close();
+      }
       // Every request a different location and window, so that the page cache (256 pages) misses:
       // the cost of building a 720-row page from the table each time.
-      const distinct = await load(base, 50, seconds, { locations, days, endMs: end.getTime() });
-      const trivialAfter = await load(`${base}/health`, 50, seconds);
-      const all = await load(allUrl, 10, seconds);
-      const trivial = {
-        requestsPerSecond: (trivialBefore.requestsPerSecond + trivialAfter.requestsPerSecond) / 2,
-        p99: (trivialBefore.p99 + trivialAfter.p99) / 2,
-      };
-      const ratio = hourly.requestsPerSecond / trivial.requestsPerSecond;
+      await measure('same, a different location and window each request (page cache misses)', base, 50, { distinct: { locations, days, endMs: end.getTime() } });
+      await measure('GET /health (trivial route)', `${base}/health`, 50);
+      const all = await measure(`GET /v1/hourly, ${locations} locations × 1 day (${fmt(24 * locations)} rows)`, allUrl, 10);
       const markdown = [
         '## API: hourly reads (bench/api-hourly.ts)',
         '',
@@ -149,14 +243,21 @@ export async function run(): Promise<BenchResult> {
         '',
         '| request | connections | req/s | p50 ms | p99 ms | bytes/response | errors / non-2xx |',
         '|---|---|---|---|---|---|---|',
-        `| GET /health (trivial route, before) | 50 | ${fmt(trivialBefore.requestsPerSecond)} | ${trivialBefore.p50} | ${trivialBefore.p99} | ${fmt(trivialBefore.bytesPerRequest)} | ${trivialBefore.errors} / ${trivialBefore.non2xx} |`,
-        `| GET /v1/locations/L-001/hourly, 30 days (720 rows) | 50 | ${fmt(hourly.requestsPerSecond)} | ${hourly.p50} | ${hourly.p99} | ${fmt(hourly.bytesPerRequest)} | ${hourly.errors} / ${hourly.non2xx} |`,
-        `| same, a different location and window each request (page cache misses) | 50 | ${fmt(distinct.requestsPerSecond)} | ${distinct.p50} | ${distinct.p99} | ${fmt(distinct.bytesPerRequest)} | ${distinct.errors} / ${distinct.non2xx} |`,
-        `| GET /health (trivial route, after) | 50 | ${fmt(trivialAfter.requestsPerSecond)} | ${trivialAfter.p50} | ${trivialAfter.p99} | ${fmt(trivialAfter.bytesPerRequest)} | ${trivialAfter.errors} / ${trivialAfter.non2xx} |`,
-        `| GET /v1/hourly, ${locations} locations × 1 day (${fmt(24 * locations)} rows) | 10 | ${fmt(all.requestsPerSecond, 1)} | ${all.p50} | ${all.p99} | ${fmt(all.bytesPerRequest)} | ${all.errors} / ${all.non2xx} |`,
+        ...measured.map(
+          ({ label, connections, load: result }) =>
+            `| ${label} | ${connections} | ${fmt(result.requestsPerSecond, label.startsWith('GET /v1/hourly') ? 1 : 0)} | ${result.p50} | ${result.p99} | ${fmt(result.bytesPerRequest)} | ${result.errors} / ${result.non2xx} |`,
+        ),
         '',
-        `30-day hourly query vs the trivial route (mean of before/after): **throughput ratio ${fmt(ratio, 2)}** (goal ≥ 0.3), p99 ${fmt(hourly.p99)} ms vs ${fmt(trivial.p99)} ms (×${fmt(hourly.p99 / Math.max(trivial.p99, 1), 1)}); ` +
-          `with every request a different page (no cache hits): ratio ${fmt(distinct.requestsPerSecond / trivial.requestsPerSecond, 2)}.`,
+        'Cached 30-day page (720 rows) against a bare `node:http` server sending the same bytes from memory, 50 connections, each side the mean of a run before and after the other:',
+        '',
+        '| encoding | body bytes | API req/s | bare req/s | API / bare |',
+        '|---|---:|---:|---:|---:|',
+        ...pairs.map(
+          ({ coding, api, bare: baseline }) =>
+            `| ${coding === 'identity' ? 'none' : coding} | ${fmt(representations[coding].body.length)} | ${fmt(api.requestsPerSecond)} | ${fmt(baseline.requestsPerSecond)} | **${fmt(api.requestsPerSecond / baseline.requestsPerSecond, 2)}** |`,
+        ),
+        '',
+        `Goal: API ≥ 0.8 × bare for the uncompressed page. The all-locations day: ${fmt(all.requestsPerSecond, 1)} req/s.`,
         '',
       ].join('\n');
       return { title: 'API hourly reads', markdown };

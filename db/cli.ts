@@ -1,6 +1,7 @@
 import { defineCommand } from '../runtime/cli.js';
 import { openDatabase } from './database.js';
 import { migrateDown, schemaStatus } from './migrator.js';
+import { applyRoles } from './roles.js';
 import { redactUrl } from './pool.js';
 import { componentLogger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
@@ -59,5 +60,25 @@ export const embeddedDatabaseCommand = defineCommand({
     process.stdout.write(`${database.url}\n`);
     if (!database.embedded?.owner) log.info('the embedded PostgreSQL is owned by another process; this one only reports its URL');
     await lifecycle.untilSignalled();
+  },
+});
+
+export const rolesCommand = defineCommand({
+  name: 'roles',
+  summary: 'Create or update the login roles of the collector, the aggregator and the API with only the grants each needs (re-run after migrate).',
+  usage: 'plant-climate roles [--prefix plant_]',
+  options: { prefix: { type: 'string' } },
+  optionHelp: { prefix: 'role names are PREFIX + collector|aggregator|api (default plant_)' },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'COLLECTOR_DB_PASSWORD', 'AGGREGATOR_DB_PASSWORD', 'API_DB_PASSWORD', 'LOG_LEVEL'],
+  async run({ values, config, log: root, lifecycle }) {
+    const log = componentLogger(root, 'roles');
+    const prefix = typeof values.prefix === 'string' ? values.prefix : 'plant_';
+    if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw errors.usage(`--prefix: expected a lower-case SQL identifier prefix such as plant_, got ${JSON.stringify(prefix)}`);
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'plant-climate roles', schema: 'check' });
+    const reports = await applyRoles(database.db as Kysely<unknown>, database.schema, { prefix, passwords: config.rolePasswords });
+    for (const report of reports) {
+      const password = report.passwordSet ? 'password set' : report.created ? 'no password (set one to log in)' : 'password unchanged';
+      process.stdout.write(`${report.role} (${report.component}): ${report.created ? 'created' : 'updated'}, ${password}\n${report.grants.map((grant) => `  ${grant}\n`).join('')}`);
+    }
   },
 });

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../runtime/config.js';
 import type { Lifecycle } from '../runtime/lifecycle.js';
-import { createPool, redactUrl } from './pool.js';
+import { createPool, redactUrl, type PoolOptions } from './pool.js';
 import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { assertSchemaCurrent, migrateToLatest } from './migrator.js';
 import type { Database } from './schema.js';
@@ -32,6 +32,8 @@ export interface OpenDatabaseOptions {
    */
   readonly schema?: 'check' | 'migrate' | 'none';
   readonly poolSize?: number;
+  /** Statement and idle-in-transaction limits of every session (see PoolOptions). */
+  readonly sessionTimeouts?: PoolOptions['sessionTimeouts'];
 }
 
 /**
@@ -42,7 +44,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<PlantD
   const { config, log } = options;
   const embedded = config.databaseUrl ? undefined : await ensureEmbeddedPostgres({ dataDir: config.dataDir, log });
   const url = config.databaseUrl ?? embedded?.url ?? '';
-  const pool = createPool({ url, schema: config.dbSchema, applicationName: options.applicationName, log, max: options.poolSize });
+  const pool = createPool({ url, schema: config.dbSchema, applicationName: options.applicationName, log, max: options.poolSize, sessionTimeouts: options.sessionTimeouts });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closed: Promise<void> | undefined;
   const close = () => {

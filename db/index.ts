@@ -1,4 +1,5 @@
 export { openDatabase, type PlantDatabase, type OpenDatabaseOptions } from './database.js';
+export { cursorRows } from './cursor-stream.js';
 export { createPool, redactUrl, type PoolOptions } from './pool.js';
 export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
@@ -14,3 +15,4 @@ export {
   hourlyRowsOfHours,
   type HourlyRowColumn,
 } from './hourly-row.js';
+export { applyRoles, ROLE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';

@@ -13,6 +13,13 @@ export interface PoolOptions {
   readonly max?: number;
   readonly applicationName: string;
   readonly log: Logger;
+  /**
+   * Server-side limits set on every session at connect time: a backstop that ends a statement
+   * running too long and a session left idle inside a transaction (a cursor whose reader went
+   * away), whatever the Node side does. Unset: no limit (the collector's COPY and the
+   * aggregator's backfill are long on purpose).
+   */
+  readonly sessionTimeouts?: { readonly statementMs: number; readonly idleInTransactionMs: number };
 }
 
 /**
@@ -27,6 +34,9 @@ export function createPool(options: PoolOptions): pg.Pool {
     options: `-c search_path=${options.schema}`,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    ...(options.sessionTimeouts
+      ? { statement_timeout: options.sessionTimeouts.statementMs, idle_in_transaction_session_timeout: options.sessionTimeouts.idleInTransactionMs }
+      : {}),
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled it would crash
   // the process, while the next checkout simply reconnects.

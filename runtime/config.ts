@@ -37,6 +37,9 @@ const ENV = {
   API_RATE_LIMIT: variable(Type.String({ pattern: '^[0-9]+$' }), 'requests per minute per key or client (0 turns limiting off)'),
   API_CORS_ORIGINS: variable(Type.String(), "a comma-separated list of origins allowed by CORS, or '*'"),
   API_CURSOR_SECRET: variable(Type.String({ minLength: 16 }), 'a secret of at least 16 characters signing page cursors (shared by every API instance; default: random per process)'),
+  COLLECTOR_DB_PASSWORD: variable(Type.String({ minLength: 8 }), 'the password `plant-climate roles` sets for the collector role (8+ characters)'),
+  AGGREGATOR_DB_PASSWORD: variable(Type.String({ minLength: 8 }), 'the password `plant-climate roles` sets for the aggregator role (8+ characters)'),
+  API_DB_PASSWORD: variable(Type.String({ minLength: 8 }), 'the password `plant-climate roles` sets for the API role (8+ characters)'),
   AGGREGATOR_CRON: variable(Type.String({ minLength: 9 }), "a cron expression such as '5 * * * *'"),
   AGGREGATOR_METRICS_PORT: port('the aggregator metrics port'),
   COLLECTOR_METRICS_PORT: port('the collector metrics port'),
@@ -89,6 +92,8 @@ export interface Config {
     /** Milliseconds of simulated history the first `plant-climate start` seeds; 0 seeds none. */
     readonly historyMs: number;
   };
+  /** Passwords `plant-climate roles` sets on the component roles (unset: left as they are). */
+  readonly rolePasswords: { readonly collector?: string; readonly aggregator?: string; readonly api?: string };
 }
 
 export const ENV_DEFAULTS = {
@@ -185,6 +190,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsPort: Number(read(env, 'COLLECTOR_METRICS_PORT') ?? ENV_DEFAULTS.COLLECTOR_METRICS_PORT),
     },
     start: { historyMs: parseHistory(read(env, 'START_HISTORY') ?? ENV_DEFAULTS.START_HISTORY) ?? 0 },
+    rolePasswords: Object.fromEntries(
+      (
+        [
+          ['collector', read(env, 'COLLECTOR_DB_PASSWORD')],
+          ['aggregator', read(env, 'AGGREGATOR_DB_PASSWORD')],
+          ['api', read(env, 'API_DB_PASSWORD')],
+        ] as const
+      ).filter(([, password]) => password !== undefined),
+    ),
   };
 }
 

@@ -54,11 +54,22 @@ describe('API keys, rate limiting and CORS', () => {
     });
   });
 
-  it('serve /v1/* without a key when API_KEYS is unset', async () => {
+  it('serve reads of /v1/* without a key when API_KEYS is unset, and refuse every write with a 403 that says how to enable keys', async () => {
     const api = await start({});
     expect((await fetch(`${api.url}/v1/locations`)).status).toBe(200);
-    const put = await fetch(`${api.url}/v1/locations/K-02`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect(put.status).toBe(201);
+    for (const authorization of [undefined, `Bearer ${WRITE_KEY}`]) {
+      const put = await fetch(`${api.url}/v1/locations/K-02`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ name: 'Anyone', temperature_max: 999 }),
+      });
+      expect(put.status).toBe(403);
+      expect(put.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const problem = (await put.json()) as { type: string; detail: string };
+      expect(problem.type).toMatch(/writes-disabled$/);
+      expect(problem.detail).toMatch(/API_KEYS=.*:write/);
+    }
+    expect(await database().db.selectFrom('location').selectAll().where('loc_id', '=', 'K-02').execute()).toEqual([]);
   });
 
   it('limit /v1/* per key or client, with 429 problem+json and Retry-After', async () => {

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importLocations } from '../api/locations-import.js';
+import { importLocations } from '../api/commands/locations-import.js';
 import { PlantError } from '../runtime/errors.js';
 import { useTestDatabase } from './support/database.js';
 

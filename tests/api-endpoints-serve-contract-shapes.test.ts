@@ -16,7 +16,10 @@ describe('API endpoints over real HTTP', () => {
   const database = useTestDatabase();
   let api: RunningApi;
 
-  const get = (path: string, init: RequestInit = {}) => fetch(`${api.url}${path}`, init);
+  // Writes need a key with write rights (without API_KEYS every write is refused).
+  const WRITE_KEY = 'endpoints-write-key-0123456789';
+  const get = (path: string, init: RequestInit = {}) =>
+    fetch(`${api.url}${path}`, { ...init, headers: { authorization: `Bearer ${WRITE_KEY}`, ...(init.headers as Record<string, string> | undefined) } });
   const json = async <T = Row>(path: string, init: RequestInit = {}): Promise<T> => {
     const response = await get(path, init);
     expect(response.status, `${path}: ${await response.clone().text()}`).toBe(200);
@@ -60,7 +63,7 @@ describe('API endpoints over real HTTP', () => {
         { gateway_id: 'gw-2', device_id: 'd-silent', loc_id: 'C-03', host: '10.0.0.2', port: 502, unit_id: 1, last_ok_at: null, consecutive_failures: 9 },
       ])
       .execute();
-    api = await startApi(database(), { now: () => NOW });
+    api = await startApi(database(), { now: () => NOW, keys: [{ key: WRITE_KEY, canWrite: true }] });
   });
   afterAll(async () => {
     await api?.close();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hourlyJsonPage, hourlyVersion } from '../api/queries/hourly.js';
-import { SharedChecks } from '../api/shared-check.js';
+import { SharedChecks } from '../api/caching/shared-checks.js';
 import { useTestDatabase } from './support/database.js';
 import { hoursOf, insertHourly, startApi, type RunningApi } from './support/api-app.js';
 
@@ -13,7 +13,7 @@ interface Page {
 }
 
 /**
- * Concurrent requests for one cached page share freshness checks (api/shared-check.ts); a request
+ * Concurrent requests for one cached page share freshness checks (api/caching/shared-checks.ts); a request
  * that arrives after a late change committed must still get the changed page, however many other
  * requests for the same page are in flight around it.
  */

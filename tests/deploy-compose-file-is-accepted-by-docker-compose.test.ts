@@ -54,12 +54,14 @@ describeWithPeer(peers.dockerCompose, 'docker-compose.yml (docker-compose config
     for (const name of ['postgres', 'simulator', 'collector', 'aggregator', 'api', 'prometheus', 'grafana']) {
       expect(services[name].healthcheck?.test.length, `${name} has a healthcheck`).toBeGreaterThan(0);
     }
-    expect(services.migrate.command).toEqual(['plant-climate', 'migrate']);
+    expect(services.migrate.command).toEqual(['sh', '-c', 'plant-climate migrate && plant-climate roles']);
+    expect(services.migrate.environment?.DATABASE_URL).toBe('postgres://plant:change-me-postgres@postgres:5432/plant_climate');
     expect(services.migrate.restart).toBe('no');
     expect(services.migrate.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
     for (const name of ['collector', 'aggregator', 'api']) {
       expect(services[name].depends_on?.migrate, `${name} waits for the migration`).toEqual({ condition: 'service_completed_successfully' });
-      expect(services[name].environment?.DATABASE_URL).toBe('postgres://plant:change-me-postgres@postgres:5432/plant_climate');
+      // Each component logs in as its own least-privilege role (plant-climate roles), never as the owner.
+      expect(services[name].environment?.DATABASE_URL).toBe(`postgres://plant_${name}:change-me-${name}@postgres:5432/plant_climate`);
     }
     expect(services.collector.depends_on?.simulator).toEqual({ condition: 'service_healthy' });
     expect(services.grafana.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, prometheus: { condition: 'service_healthy' } });

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { apiErrors } from '../errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 
 export interface Caller {
   /** Stable, secret-free id of the key (for rate limiting and logs), or undefined when auth is off. */
@@ -15,7 +15,7 @@ declare module 'fastify' {
     identifyCaller: (request: FastifyRequest) => Caller | null;
     /** onRequest hook of /v1/*: 401 without a valid key when API_KEYS is set. */
     authenticate: (request: FastifyRequest) => Promise<void>;
-    /** preHandler of writes: 403 unless the key has write rights. */
+    /** preHandler of writes: 403 unless the key has write rights (always 403 without API_KEYS). */
     requireWrite: (request: FastifyRequest) => Promise<void>;
   }
   interface FastifyRequest {
@@ -38,7 +38,9 @@ async function auth(app: FastifyInstance): Promise<void> {
   app.decorate('identifyCaller', (request: FastifyRequest): Caller | null => {
     if (request.caller !== undefined) return request.caller;
     let caller: Caller | null = null;
-    if (!enabled) caller = { keyId: undefined, canWrite: true };
+    // Without keys anyone may read (a plant network's dashboards), but nobody may write: an
+    // anonymous PUT could silence a location's alarms.
+    if (!enabled) caller = { keyId: undefined, canWrite: false };
     else {
       const header = request.headers.authorization;
       const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -64,6 +66,7 @@ async function auth(app: FastifyInstance): Promise<void> {
   app.decorate('requireWrite', (request: FastifyRequest): Promise<void> => {
     const caller = app.identifyCaller(request);
     if (caller?.canWrite) return Promise.resolve();
+    if (!enabled) return Promise.reject(apiErrors.writesDisabled());
     return Promise.reject(apiErrors.forbidden('this API key may read but not write; writes need a key listed as KEY:write in API_KEYS'));
   });
 

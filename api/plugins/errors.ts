@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
-import { apiErrors } from '../errors.js';
-import { sendProblem } from '../problem.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { sendProblem } from '../problems/problem-reply.js';
 
 /** The one error handler and the one not-found handler: every 4xx and 5xx is problem+json. */
 async function errors(app: FastifyInstance): Promise<void> {

@@ -37,6 +37,7 @@ async function openapi(app: FastifyInstance): Promise<void> {
       info: {
         title: 'plant-climate API',
         version: '1.0.0',
+        license: { name: 'MIT', identifier: 'MIT' },
         description: [
           'Locations, devices, hourly and daily aggregates of factory-floor temperature and humidity.',
           '',
@@ -44,9 +45,12 @@ async function openapi(app: FastifyInstance): Promise<void> {
           'Times are ISO 8601 UTC; `ymd`/`hh` are plant-local (PLANT_TIMEZONE). Errors are RFC 9457 `application/problem+json`.',
           '`from`/`to` accept a date (midnight in PLANT_TIMEZONE) or an ISO 8601 timestamp with an offset; `from` is inclusive, `to` exclusive.',
           'Hourly routes and alarms default to the last 7 days and accept at most 366 days; daily rollups default to the last 31 days, at most 3660.',
-          'When API_KEYS is set, /v1/* needs `Authorization: Bearer <key>`; PUT needs a key with write rights.',
+          'When API_KEYS is set, /v1/* needs `Authorization: Bearer <key>`; PUT needs a key with write rights. Without API_KEYS, reads are open and every write answers 403.',
         ].join('\n'),
       },
+      // Relative: resolved against wherever the document was fetched from, so generated clients
+      // work behind any host, port or proxy prefix without configuration.
+      servers: [{ url: '/', description: 'The server that serves this document' }],
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS (only when auth is on)' } },
       },

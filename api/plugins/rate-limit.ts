@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
-import { apiErrors } from '../errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,7 +20,9 @@ async function rateLimitPlugin(app: FastifyInstance): Promise<void> {
     app.decorate('v1RateLimit', undefined);
     return;
   }
-  await app.register(rateLimit, { global: false });
+  // The in-memory store is an LRU of at most `cache` keys (one small counter each): bounded
+  // however many clients or keys call.
+  await app.register(rateLimit, { global: false, cache: 10_000 });
   const hook = app.rateLimit({
     max,
     timeWindow: 60_000,

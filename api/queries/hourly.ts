@@ -1,6 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { HOURLY_AGGREGATE_COLUMNS, expectedCountOf, hourlyRowsInRange, plantLocalHour, type Database, type HourlyAggregates } from '../../db/index.js';
-import { HOUR_MS } from '../time-range.js';
+import { HOUR_MS } from '../time/time-range.js';
 
 /** An hourly row as the API serves it: the table's columns, coverage, and whether the hour is still open. */
 export interface HourlyRecord extends HourlyAggregates {
@@ -139,7 +139,7 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
  * hashing each row's text (bench/api-hourly.ts). A table rewrite (VACUUM FULL, CLUSTER) changes
  * it too, which only costs a cache miss. For ranges of complete past hours only: no partial row.
  */
-function versionQuery(db: Kysely<Database>, query: HourlyQuery, limit: number) {
+export function versionQuery(db: Kysely<Database>, query: HourlyQuery, limit: number) {
   let rows = db
     .selectFrom('temperature')
     .select(sql<string>`hashtextextended(ctid::text || ':' || xmin::text, 0)`.as('row_version'))

@@ -1,11 +1,12 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
-import { sendCsv, wantsCsv } from '../csv.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
 import { ALARM_COLUMNS, alarmsQuery, type AlarmRecord } from '../queries/alarms.js';
-import { Alarm, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { HOURLY_RANGE } from '../time-range.js';
+import { Alarm, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { HOURLY_RANGE } from '../time/time-range.js';
 import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
@@ -21,6 +22,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Hours that crossed a location’s thresholds',
+        operationId: 'listAlarms',
         description:
           'For active locations with thresholds: every hour whose max or avg of temperature or humidity rose above the *_max or fell below the *_min threshold, ' +
           'with the threshold crossed and by how much (excess, positive). Ordered by bucket, loc_id. Default the last 7 days, at most 366.',
@@ -32,7 +34,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           ...formatQuery,
         }),
         response: {
-          200: collection(Alarm, 'Alarms'),
+          200: jsonOrCsv(collection(Alarm, 'Alarms')),
           304: { type: 'null', description: 'Not modified' },
           ...problemResponses(400, 401, 429),
         },
@@ -61,7 +63,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
             cursor = { bucket: last.bucket, locId: last.loc_id, k: last.k };
           }
         }
-        return sendCsv(reply, ALARM_COLUMNS, all(), (record: AlarmRecord) => ({ ...record }));
+        return sendCsv(app.streams, request, reply, ALARM_COLUMNS, all, (record: AlarmRecord) => ({ ...record }));
       }
       const limit = query.limit ?? 1000;
       const { rows } = await alarmsQuery({ ...spec, after, limit: limit + 1 }).execute(app.db);

@@ -1,14 +1,15 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { isValidTimeZone } from '../../runtime/config.js';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
-import { sendCsv, wantsCsv } from '../csv.js';
+import { cursorRows } from '../../db/index.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
 import { DAILY_COLUMNS, dailyQuery, type DailyRecord } from '../queries/daily.js';
 import { findLocation } from '../queries/locations.js';
-import { DailyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { DAILY_RANGE } from '../time-range.js';
-import { startOfLocalDay } from '../zoned-time.js';
+import { DailyRow, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { DAILY_RANGE } from '../time/time-range.js';
+import { canonicalZone, startOfLocalDay } from '../time/time-zones.js';
 import { rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
@@ -23,6 +24,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Daily rollups of one location',
+        operationId: 'getLocationDaily',
         description:
           'Days in PLANT_TIMEZONE or `tz`, derived from the hourly table: MIN/MAX are the MIN/MAX of the hours, each AVG the hours’ averages weighted by ' +
           'that metric’s own count (so it equals the AVG of the day’s raw readings), counts the sums. A day holds the hours that start on that local date ' +
@@ -38,7 +40,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           ...formatQuery,
         }),
         response: {
-          200: collection(DailyRow, 'Daily rows'),
+          200: jsonOrCsv(collection(DailyRow, 'Daily rows')),
           304: { type: 'null', description: 'Not modified' },
           ...problemResponses(400, 401, 404, 429),
         },
@@ -47,8 +49,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     async (request, reply) => {
       const { locId } = request.params;
       const query = request.query;
-      const zone = query.tz ?? app.settings.timezone;
-      if (!isValidTimeZone(zone)) throw apiErrors.badParameter('tz', 'query', `${JSON.stringify(zone)} is not an IANA time zone`);
+      // By its canonical name: any capitalisation Intl accepts is one zone (one cache entry, one cursor scope).
+      const zone = canonicalZone(query.tz ?? app.settings.timezone);
+      if (zone === undefined) throw apiErrors.badParameter('tz', 'query', `${JSON.stringify(query.tz)} is not an IANA time zone`);
       const range = rangeOf(app, query, DAILY_RANGE, zone);
       const scope = scopeOf('daily', [locId, query.from ?? null, query.to ?? null, zone]);
       // The cursor holds the local date after the last day sent; the next page starts at its midnight.
@@ -61,7 +64,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
 
       if (wantsCsv(request, query.format)) {
         if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
-        return sendCsv(reply, DAILY_COLUMNS, dailyQuery(app.streamingDb, spec).stream(500), (record: DailyRecord) => ({ ...record }));
+        return sendCsv(app.streams, request, reply, DAILY_COLUMNS, () => cursorRows(app.dbPool, dailyQuery(app.db, spec).compile(), 500), (record: DailyRecord) => ({ ...record }));
       }
       const limit = query.limit ?? 1000;
       const records = await dailyQuery(app.db, spec).limit(limit + 1).execute();

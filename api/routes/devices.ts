@@ -1,6 +1,6 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Device as DeviceRow } from '../../db/schema.js';
-import { sendJson } from '../collection-reply.js';
+import { sendJson } from '../replies/json-reply.js';
 import { deviceStatus, listDevices } from '../queries/devices.js';
 import { Device, collection, problemResponses } from '../schemas.js';
 import { bearerSecurity } from './security.js';
@@ -22,6 +22,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['pipeline'],
         summary: 'Every polled device with its health',
+        operationId: 'listDevices',
         description: `From the device table kept by the collectors. status: silent when there was no successful poll for ${app.settings.deviceSilentAfterMs / 1000} s (or never), failing when the latest polls failed, ok otherwise. Never paged.`,
         security: bearerSecurity,
         response: { 200: collection(Device, 'Devices ordered by gateway_id, device_id'), ...problemResponses(401, 429) },

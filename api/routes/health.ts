@@ -2,8 +2,8 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import { assertSchemaCurrent } from '../../db/migrator.js';
-import { apiErrors } from '../errors.js';
-import { problemResponses } from '../schemas.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { problemResponses, textResponse } from '../schemas.js';
 
 const READY_TIMEOUT_MS = 5_000;
 
@@ -14,7 +14,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['service'],
         summary: 'The process is up',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        operationId: 'getHealth',
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('ok') }), ...problemResponses('4xx') },
       },
     },
     async () => Promise.resolve({ status: 'ok' as const }),
@@ -26,7 +28,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['service'],
         summary: 'The database is reachable and its schema current',
-        response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses(503) },
+        operationId: 'getReady',
+        security: [],
+        response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses('4xx', 503) },
       },
     },
     async (request) => {
@@ -55,7 +59,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['service'],
         summary: 'Prometheus metrics (text exposition format)',
-        response: { 200: { type: 'string', description: 'Prometheus text format' } },
+        operationId: 'getMetrics',
+        security: [],
+        response: { 200: textResponse('text/plain; version=0.0.4', 'Prometheus text exposition format'), ...problemResponses('4xx') },
       },
     },
     async (_request, reply) => {

@@ -1,15 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { etagOf, linkNext, sendJsonText } from '../collection-reply.js';
-import { ResponseCache } from '../response-cache.js';
-import { SharedChecks } from '../shared-check.js';
-import { sendCsv, wantsCsv } from '../csv.js';
-import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, hourlyVersion, type HourlyRecord } from '../queries/hourly.js';
+import { cursorRows } from '../../db/index.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { etagOf, linkNext, sendCachedPage, sendJsonText } from '../replies/json-reply.js';
+import { ResponseCache } from '../caching/response-cache.js';
+import { SharedChecks } from '../caching/shared-checks.js';
+import { versionSince, type CheckedVersion } from '../caching/snapshot-check.js';
+import { sendCsv } from '../replies/csv-reply.js';
+import { wantsCsv } from '../replies/reply-format.js';
+import { HOURLY_COLUMNS, hourlyJsonPage, hourlyQuery, versionQuery, type HourlyRecord } from '../queries/hourly.js';
 import { findLocation } from '../queries/locations.js';
-import { HourlyRow, LocId, collection, formatQuery, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
-import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time-range.js';
+import { HourlyRow, LocId, collection, formatQuery, jsonOrCsv, pageQuery, problemResponses, rangeQuery } from '../schemas.js';
+import { HOURLY_RANGE, HOUR_MS, currentHour } from '../time/time-range.js';
 import { locIdsOf, rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
 
@@ -54,7 +57,7 @@ function toRow(record: HourlyRecord, now: number): HourlyRow {
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
   const cache = new ResponseCache();
-  const versions = new SharedChecks<string>();
+  const versions = new SharedChecks<CheckedVersion>();
   async function serve(request: FastifyRequest, reply: FastifyReply, query: HourlyRequest, locIds: string[] | undefined, single: string | undefined) {
     const range = rangeOf(app, query, HOURLY_RANGE);
     const hour = currentHour(range.now);
@@ -71,19 +74,20 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
 
     if (wantsCsv(request, query.format)) {
       if (single !== undefined && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
-      return sendCsv(reply, HOURLY_COLUMNS, hourlyQuery(app.streamingDb, spec).stream(1000), (record: HourlyRecord) => ({ ...toRow(record, now), bucket: record.bucket }));
+      return sendCsv(app.streams, request, reply, HOURLY_COLUMNS, () => cursorRows(app.dbPool, hourlyQuery(app.db, spec).compile()), (record: HourlyRecord) => ({ ...toRow(record, now), bucket: record.bucket }));
     }
     const limit = query.limit ?? 1000;
     // Complete past hours: a page already made from rows that have not changed is sent again.
     // Not with gaps: their empty rows carry the devices' expected_count, which the version does not cover.
     const cacheKey = range.past && !gaps ? JSON.stringify([scope, after?.bucket.getTime() ?? null, after?.locId ?? null, limit, range.from.getTime(), range.to.getTime()]) : undefined;
     // Checked only when a page is kept: a fresh page brings its own version, read with its rows.
-    const version = cacheKey !== undefined && cache.has(cacheKey) ? await versions.run(cacheKey, () => hourlyVersion(app.db, spec, limit)) : undefined;
-    const cached = cacheKey !== undefined && version !== undefined ? cache.get(cacheKey, version) : undefined;
-    if (cached) {
-      if (cached.link) reply.header('link', cached.link);
-      return sendJsonText(request, reply, cached.payload, true, cached.etag);
-    }
+    const kept = cacheKey !== undefined ? cache.peek(cacheKey) : undefined;
+    const checked =
+      cacheKey !== undefined && kept !== undefined
+        ? await versions.run(cacheKey, () => versionSince(app.db, versionQuery(app.db, spec, limit), kept.snapshot !== undefined ? { version: kept.version, snapshot: kept.snapshot } : undefined))
+        : undefined;
+    const cached = cacheKey !== undefined && checked !== undefined ? cache.get(cacheKey, checked) : undefined;
+    if (cached && cacheKey !== undefined) return sendCachedPage(request, reply, cached, (coding) => cache.encoded(cacheKey, cached, coding));
     const page = await hourlyJsonPage(app.db, spec, limit, range.now);
     // Only an empty answer costs the existence check, so a known location's hours take one query.
     if (page.json === '[]' && single !== undefined && !after && !(await findLocation(app.db, single))) throw apiErrors.locationNotFound(single);
@@ -92,6 +96,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     const payload = Buffer.from(`{"data":${page.json},"next_cursor":${JSON.stringify(nextCursor)}}`);
     const etag = etagOf(payload);
     if (cacheKey !== undefined) cache.set(cacheKey, { version: page.version, payload, etag, link: reply.getHeader('link') as string | undefined });
+    if (range.past) reply.header('vary', 'accept-encoding');
     return sendJsonText(request, reply, payload, range.past, etag);
   }
 
@@ -101,12 +106,13 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Hourly aggregates of one location',
+        operationId: 'getLocationHourly',
         description: HOURLY_HELP,
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         querystring: Type.Object(hourlyQueryString),
         response: {
-          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          200: jsonOrCsv(collection(HourlyRow, 'Hourly rows')),
           304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
           ...problemResponses(400, 401, 404, 429),
         },
@@ -121,6 +127,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'Hourly aggregates of several locations',
+        operationId: 'listHourly',
         description: `${HOURLY_HELP} Repeat loc_id for several locations (at most 500); leave it out for all.`,
         security: bearerSecurity,
         querystring: Type.Object({
@@ -128,7 +135,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           ...hourlyQueryString,
         }),
         response: {
-          200: collection(HourlyRow, 'Hourly rows (JSON), or CSV with the same columns'),
+          200: jsonOrCsv(collection(HourlyRow, 'Hourly rows')),
           304: { type: 'null', description: 'Not modified (If-None-Match matched the ETag)' },
           ...problemResponses(400, 401, 429),
         },

@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { sendJson } from '../collection-reply.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { sendJson } from '../replies/json-reply.js';
 import { latestReadings, type LatestRecord } from '../queries/latest.js';
 import { allLocIds, findLocation } from '../queries/locations.js';
 import { Latest, LocId, collection, problemResponses } from '../schemas.js';
@@ -19,6 +19,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'The newest raw reading of a location',
+        operationId: 'getLocationLatest',
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         response: { 200: Latest, ...problemResponses(400, 401, 404, 429) },
@@ -38,6 +39,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['readings'],
         summary: 'The newest raw reading of several locations',
+        operationId: 'listLatest',
         description: 'One row per location that has readings (all of them unless loc_id is given; repeatable). Locations without readings are left out. Never paged (next_cursor is null).',
         security: bearerSecurity,
         querystring: Type.Object({ loc_id: Type.Optional(Type.Array(LocId, { maxItems: 500 })) }),

@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { apiErrors } from '../errors.js';
-import { pageOf, linkNext, sendJson } from '../collection-reply.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
 import { findLocation, listLocations, thresholdProblems, upsertLocation } from '../queries/locations.js';
 import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
 import { bearerSecurity } from './security.js';
@@ -15,6 +15,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['locations'],
         summary: 'List locations',
+        operationId: 'listLocations',
         description: 'Every location with a master row, plus loc_ids that have readings, hourly rows or devices but no master row (registered: false). Ordered by loc_id.',
         security: bearerSecurity,
         querystring: Type.Object({ ...pageQuery }),
@@ -38,6 +39,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['locations'],
         summary: 'One location',
+        operationId: 'getLocation',
         security: bearerSecurity,
         params: LocationParams,
         response: { 200: Location, ...problemResponses(400, 401, 404, 429) },
@@ -56,6 +58,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['locations'],
         summary: 'Create or replace a location',
+        operationId: 'putLocation',
         description: 'Creates the master row or replaces it whole (fields left out become null, active true). Needs a key with write rights when API_KEYS is set.',
         security: bearerSecurity,
         params: LocationParams,

@@ -1,9 +1,9 @@
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import { sendJson } from '../collection-reply.js';
+import { sendJson } from '../replies/json-reply.js';
 import { deviceStatus, listDevices } from '../queries/devices.js';
 import { pipelineFacts } from '../queries/pipeline.js';
 import { Pipeline, problemResponses } from '../schemas.js';
-import { HOUR_MS } from '../time-range.js';
+import { HOUR_MS } from '../time/time-range.js';
 import { bearerSecurity } from './security.js';
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
@@ -13,6 +13,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       schema: {
         tags: ['pipeline'],
         summary: 'Health of the pipeline',
+        operationId: 'getPipeline',
         description: 'Aggregation lag (now minus the end of the newest aggregated hour), hours waiting for aggregation, device health counts and the newest raw reading.',
         security: bearerSecurity,
         response: { 200: Pipeline, ...problemResponses(401, 429) },

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { apiErrors } from '../errors.js';
-import { currentHour, resolveRange, type RangeRules, type TimeRange } from '../time-range.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { currentHour, resolveRange, type RangeRules, type TimeRange } from '../time/time-range.js';
 
 /** The range of a time-series request and whether its answer may be cached (complete past hours only). */
 export function rangeOf(app: FastifyInstance, query: { from?: string; to?: string }, rules: RangeRules, zone = app.settings.timezone): TimeRange & { now: Date; past: boolean } {

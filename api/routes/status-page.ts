@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import fastifyStatic from '@fastify/static';
-import { staticRoot, uplotDist } from '../static-files.js';
+import { staticRoot, uplotDist } from '../status-page/status-page-files.js';
+import { problemResponses, textResponse } from '../schemas.js';
 
 /**
  * The status page at `/`: static HTML, JS and CSS that read the public API like any client
@@ -20,7 +21,9 @@ const routes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['service'],
         summary: 'Status page (HTML): latest readings, alarms, hourly chart, pipeline health',
-        response: { 200: { type: 'string', description: 'text/html' } },
+        operationId: 'getStatusPage',
+        security: [],
+        response: { 200: textResponse('text/html', 'The status page'), ...problemResponses('4xx') },
       },
     },
     async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-cache').send(index),

@@ -17,6 +17,9 @@ export interface ApiTestOptions {
   readonly corsOrigins?: readonly string[];
   readonly timezone?: string;
   readonly now?: () => Date;
+  /** Connections other than the test database's own pool (a small pool, session limits). */
+  readonly connections?: Pick<BuildAppOptions['database'], 'db' | 'pool'>;
+  readonly streams?: BuildAppOptions['streams'];
 }
 
 /** Builds the API on a test database and listens on a free loopback port. */
@@ -29,8 +32,9 @@ export async function startApi(database: TestDatabase, options: ApiTestOptions =
   const app = await buildApp({
     config,
     log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-    database: { db: database.db, pool: database.pool, schema: database.schema },
+    database: { db: options.connections?.db ?? database.db, pool: options.connections?.pool ?? database.pool, schema: database.schema },
     now: options.now,
+    streams: options.streams,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, apiErrors, PROBLEM_BASE, type ProblemField } from './errors.js';
+import { ApiError, apiErrors, PROBLEM_BASE, type ProblemField } from './api-errors.js';
 
 /** The RFC 9457 body every 4xx and 5xx of the API carries. */
 export interface Problem {
@@ -41,6 +41,12 @@ export function toApiError(error: unknown): ApiError {
     const fields = validationFields(fastifyError as FastifyError);
     return apiErrors.validation(fields.map((field) => `${field.name}: ${field.message}`).join('; '), fields);
   }
+  // Every pooled connection busy for connectionTimeoutMillis (db/pool.ts): overload, not a bug.
+  if (error instanceof Error && error.message === 'timeout exceeded when trying to connect') {
+    return apiErrors.unavailable('the database connections are all busy; retry shortly', 1);
+  }
+  // A statement cancelled by the API sessions' statement_timeout (API_SESSION_TIMEOUTS).
+  if (fastifyError.code === '57014') return apiErrors.unavailable('the query took too long and was cancelled; ask for a shorter range', 5);
   if (typeof fastifyError.code === 'string' && PG_DATA_EXCEPTION.test(fastifyError.code)) {
     return apiErrors.badRequest('a parameter holds a value the database cannot use');
   }
@@ -86,6 +92,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, cause:
   const error = toApiError(cause);
   if (error.statusCode >= 500) request.log.error({ err: cause }, 'request failed');
   else request.log.info({ code: error.code, status: error.statusCode }, 'request rejected');
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter));
   return reply
     .code(error.statusCode)
     .header('content-type', 'application/problem+json; charset=utf-8')

@@ -1,5 +1,5 @@
-import { apiErrors } from './errors.js';
-import { localDate, startOfLocalDay } from './zoned-time.js';
+import { apiErrors } from '../problems/api-errors.js';
+import { localDate, startOfLocalDay } from './time-zones.js';
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { apiErrors } from './errors.js';
+import { apiErrors } from '../problems/api-errors.js';
 
 /**
  * Opaque page cursors: the position after the last row sent (a keyset, never an offset) and a

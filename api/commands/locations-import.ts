@@ -3,10 +3,10 @@ import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { LineCounter, isMap, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
-import { errors } from '../runtime/errors.js';
-import type { Database } from '../db/schema.js';
-import { thresholdProblems, upsertLocation } from './queries/locations.js';
-import { LocId, LocationInput } from './schemas.js';
+import { errors } from '../../runtime/errors.js';
+import type { Database } from '../../db/schema.js';
+import { thresholdProblems, upsertLocation } from '../queries/locations.js';
+import { LocId, LocationInput } from '../schemas.js';
 
 const ImportedLocation = Type.Object({ loc_id: LocId, ...LocationInput.properties }, { additionalProperties: false });
 

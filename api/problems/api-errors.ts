@@ -17,6 +17,8 @@ export class ApiError extends Error {
   readonly code: string;
   readonly title: string;
   readonly fields: readonly ProblemField[] | undefined;
+  /** Seconds for a Retry-After header (503). */
+  retryAfter: number | undefined;
 
   constructor(code: string, statusCode: number, title: string, detail: string, fields?: readonly ProblemField[]) {
     super(detail);
@@ -50,11 +52,21 @@ export const apiErrors = {
   badRequest: defineApiError('BAD_REQUEST', 400, 'Bad request', (detail: string) => detail),
   unauthorized: defineApiError('UNAUTHORIZED', 401, 'Authentication required', (detail: string) => detail),
   forbidden: defineApiError('FORBIDDEN', 403, 'Not allowed', (detail: string) => detail),
+  writesDisabled: defineApiError(
+    'WRITES_DISABLED',
+    403,
+    'Writes are turned off',
+    () =>
+      'this server has no API_KEYS, so it accepts no writes from anyone; to enable them, start it with API_KEYS=<key of 16+ characters>:write ' +
+      '(comma-separate several; keys without :write only read) and send Authorization: Bearer <key>',
+  ),
   locationNotFound: defineApiError('LOCATION_NOT_FOUND', 404, 'Unknown location', (locId: string) => `no location ${JSON.stringify(locId)}: it has no master row, readings, hourly rows or devices`),
   noReadings: defineApiError('NO_READINGS', 404, 'No readings', (locId: string) => `location ${JSON.stringify(locId)} has no raw readings`),
   routeNotFound: defineApiError('NOT_FOUND', 404, 'Not found', (method: string, url: string) => `no route ${method} ${url}`),
   notAcceptable: defineApiError('NOT_ACCEPTABLE', 406, 'Not acceptable', (detail: string) => detail),
   rateLimited: defineApiError('RATE_LIMITED', 429, 'Too many requests', (detail: string) => detail),
   notReady: defineApiError('NOT_READY', 503, 'Not ready', (detail: string) => detail),
+  unavailable: (detail: string, retryAfterSeconds: number) =>
+    Object.assign(new ApiError('UNAVAILABLE', 503, 'Temporarily unavailable', detail), { retryAfter: retryAfterSeconds }),
   internal: defineApiError('INTERNAL', 500, 'Internal server error', () => 'the server failed to answer this request; the error is logged'),
 };

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CachedPage, ContentCoding } from '../caching/response-cache.js';
+import { preferredCoding } from './reply-format.js';
 
 /** One page of a collection: `limit + 1` rows were fetched, so an extra row means a next page. */
 export function pageOf<T>(rows: readonly T[], limit: number, cursorAfter: (last: T) => string): { data: T[]; next_cursor: string | null } {
@@ -28,19 +30,40 @@ export function linkNext(request: FastifyRequest, reply: FastifyReply, nextCurso
  * clients revalidate after a minute. Anything else (it includes the current hour) is `no-cache`.
  */
 export function sendJson(request: FastifyRequest, reply: FastifyReply, body: unknown, cacheable: boolean): FastifyReply {
+  // Set first: routes that also serve CSV document a serializer per media type, picked by it.
+  reply.header('content-type', 'application/json; charset=utf-8');
   if (!cacheable) return reply.header('cache-control', 'no-cache').send(body);
-  return sendJsonText(request, reply, reply.serialize(body) as string, true);
+  // The route's compiled serializer of its JSON media type (reply.serialize would not pick one by media type).
+  const serialize = reply.getSerializationFunction(String(reply.statusCode), 'application/json');
+  return sendJsonText(request, reply, serialize ? serialize(body as Record<string, unknown>) : JSON.stringify(body), true);
 }
 
 /** `sendJson` for a body already serialised (JSON made by PostgreSQL). */
 export function sendJsonText(request: FastifyRequest, reply: FastifyReply, payload: string | Buffer, cacheable: boolean, knownEtag?: string): FastifyReply {
   reply.header('content-type', 'application/json; charset=utf-8');
   if (!cacheable) return reply.header('cache-control', 'no-cache').send(payload);
-  const etag = knownEtag ?? etagOf(payload);
+  return sendValidated(request, reply, payload, knownEtag ?? etagOf(payload));
+}
+
+function sendValidated(request: FastifyRequest, reply: FastifyReply, payload: Buffer | string, etag: string): FastifyReply {
   reply.header('etag', etag).header('cache-control', 'private, max-age=60');
   const match = request.headers['if-none-match'];
   if (typeof match === 'string' && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag || candidate.trim() === '*')) {
     return reply.code(304).send();
   }
   return reply.send(payload);
+}
+
+/**
+ * A kept page, brotli- or gzip-compressed when the client accepts it and the compressed body is
+ * ready. Each coding is its own representation, with its own strong ETag (RFC 9110 8.8.3).
+ */
+export function sendCachedPage(request: FastifyRequest, reply: FastifyReply, page: CachedPage, encodedAs: (coding: ContentCoding) => Buffer | undefined): FastifyReply {
+  if (page.link) reply.header('link', page.link);
+  reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding');
+  const coding = preferredCoding(request);
+  const encoded = coding === undefined ? undefined : encodedAs(coding);
+  if (coding === undefined || encoded === undefined) return sendValidated(request, reply, page.payload, page.etag);
+  reply.header('content-encoding', coding);
+  return sendValidated(request, reply, encoded, `${page.etag.slice(0, -1)}-${coding}"`);
 }

@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useTestDatabase } from './support/database.js';
+import { runBin } from './support/processes.js';
+
+const PREFIX = `t${randomBytes(4).toString('hex')}_`;
+const PASSWORDS = { collector: 'collector-pw-1234', aggregator: 'aggregator-pw-1234', api: 'api-pw-12345678' } as const;
+const DENIED = '42501';
+
+describe('plant-climate roles', () => {
+  const database = useTestDatabase();
+  const clients: pg.Client[] = [];
+
+  /** A session logged in as the component's role, with search_path on the plant schema as the components have. */
+  async function as(component: keyof typeof PASSWORDS): Promise<pg.Client> {
+    const url = new URL(database().url);
+    url.username = `${PREFIX}${component}`;
+    url.password = PASSWORDS[component];
+    const client = new pg.Client({ connectionString: url.toString(), options: `-c search_path=${database().schema}` });
+    await client.connect();
+    clients.push(client);
+    return client;
+  }
+  const code = (promise: Promise<unknown>) => promise.then(() => 'ok', (error: { code?: string; message?: string }) => error.code ?? error.message ?? 'failed');
+
+  const env = () => ({
+    ...database().env,
+    COLLECTOR_DB_PASSWORD: PASSWORDS.collector,
+    AGGREGATOR_DB_PASSWORD: PASSWORDS.aggregator,
+    API_DB_PASSWORD: PASSWORDS.api,
+    LOG_LEVEL: 'warn',
+  });
+
+  beforeAll(async () => {
+    const run = await runBin('plant-climate', ['roles', '--prefix', PREFIX], env());
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`${PREFIX}api (api): created, password set`);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((client) => client.end()));
+    const roles = Object.keys(PASSWORDS).map((component) => `"${PREFIX}${component}"`).join(', ');
+    await database().pool.query(`DROP OWNED BY ${roles}`);
+    await database().pool.query(`DROP ROLE ${roles}`);
+  });
+
+  it('lets the API read everything and write locations, but not delete raw rows or touch the hourly table', async () => {
+    const api = await as('api');
+    expect(await code(api.query('SELECT count(*) FROM temperature_raw'))).toBe('ok');
+    expect(await code(api.query('SELECT count(*) FROM temperature'))).toBe('ok');
+    expect(await code(api.query("INSERT INTO location (loc_id, name) VALUES ('R-01', 'Roles') ON CONFLICT (loc_id) DO UPDATE SET name = excluded.name"))).toBe('ok');
+    expect(await code(api.query('DELETE FROM temperature_raw'))).toBe(DENIED);
+    expect(await code(api.query('DELETE FROM temperature'))).toBe(DENIED);
+    expect(await code(api.query('DROP TABLE temperature_raw'))).not.toBe('ok');
+    expect(await code(api.query("INSERT INTO temperature_raw (loc_id, capture_dt, gateway_id) VALUES ('R-01', now(), 'gw')"))).toBe(DENIED);
+  });
+
+  it('lets the collector insert raw readings (its triggers mark dirty hours) and upsert devices, but not read the hourly table', async () => {
+    const collector = await as('collector');
+    expect(await code(collector.query('SELECT * FROM temperature LIMIT 1'))).toBe(DENIED);
+    expect(await code(collector.query('SELECT * FROM location LIMIT 1'))).toBe(DENIED);
+    // Only the key columns, which ON CONFLICT needs, never the readings.
+    expect(await code(collector.query('SELECT temperature FROM temperature_raw LIMIT 1'))).toBe(DENIED);
+    const insert = `INSERT INTO temperature_raw (loc_id, capture_dt, temperature, humidity, pcv_temperature, gateway_id)
+      SELECT r.loc_id, r.capture_dt, 21.5, 40, NULL, 'gw-r' FROM unnest($1::text[], $2::timestamptz[]) AS r(loc_id, capture_dt)
+      ON CONFLICT (loc_id, capture_dt) DO NOTHING`;
+    expect(await code(collector.query(insert, [['R-01'], ['2024-01-01T00:00:10Z']]))).toBe('ok');
+    expect(await code(collector.query(insert, [['R-01'], ['2024-01-01T00:00:10Z']]))).toBe('ok');
+    const upsert = `INSERT INTO device AS d (gateway_id, device_id, loc_id, host, port, unit_id, consecutive_failures, updated_at)
+      VALUES ('gw-r', 'd-1', 'R-01', '10.0.0.1', 502, 1, 0, now())
+      ON CONFLICT (gateway_id, device_id) DO UPDATE SET loc_id = excluded.loc_id, last_ok_at = COALESCE(excluded.last_ok_at, d.last_ok_at), updated_at = now()`;
+    expect(await code(collector.query(upsert))).toBe('ok');
+    expect(await code(collector.query(upsert))).toBe('ok');
+    expect(await code(collector.query('DELETE FROM temperature_raw'))).toBe(DENIED);
+    const marks = await database().pool.query("SELECT count(*)::int AS n FROM raw_dirty_hour WHERE loc_id = 'R-01'");
+    expect(marks.rows[0]).toEqual({ n: 1 });
+  });
+
+  it('lets the aggregator read and delete raw rows and write hourly rows, but not write master data', async () => {
+    const aggregator = await as('aggregator');
+    expect(await code(aggregator.query("DELETE FROM temperature_raw WHERE loc_id = 'R-01' AND capture_dt < '2000-01-01'"))).toBe('ok');
+    expect(
+      await code(
+        aggregator.query(`INSERT INTO temperature (loc_id, bucket, ymd, hh, sample_count) VALUES ('R-01', '2024-01-01T00:00:00Z', '20240101', '00', 1)
+          ON CONFLICT (loc_id, bucket) DO UPDATE SET sample_count = excluded.sample_count`),
+      ),
+    ).toBe('ok');
+    expect(await code(aggregator.query('UPDATE aggregator_state SET last_run_at = now()'))).toBe('ok');
+    expect(await code(aggregator.query("DELETE FROM raw_dirty_hour WHERE loc_id = 'R-01'"))).toBe('ok');
+    expect(await code(aggregator.query("UPDATE location SET name = 'x'"))).toBe(DENIED);
+    expect(await code(aggregator.query("UPDATE device SET host = 'x'"))).toBe(DENIED);
+  });
+
+  it('can be run again, and gives the API read access to tables created later', async () => {
+    const again = await runBin('plant-climate', ['roles', '--prefix', PREFIX], env());
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`${PREFIX}api (api): updated, password set`);
+    await database().pool.query('CREATE TABLE later_table (id int)');
+    const api = await as('api');
+    expect(await code(api.query('SELECT * FROM later_table'))).toBe('ok');
+    expect(await code(api.query('INSERT INTO later_table VALUES (1)'))).toBe(DENIED);
+    const collector = await as('collector');
+    expect(await code(collector.query('SELECT * FROM later_table'))).toBe(DENIED);
+  });
+});
