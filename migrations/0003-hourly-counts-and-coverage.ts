@@ -45,9 +45,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // as plant_aggregator_frozen_late_readings_total. The state row is updated only when there are
   // such readings; without retention the hot path pays one single-row read per statement
   // (bench/aggregator-dirty-tracking.ts measures the trigger on its own).
+  // SECURITY DEFINER: the writer is the collector's least-privilege role (`plant-climate roles`),
+  // which may neither read nor update the aggregator's state; the function does only this one
+  // update, with the schema pinned, on behalf of the migration's owner.
   await sql`
     CREATE FUNCTION count_frozen_late_readings() RETURNS trigger
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
     DECLARE horizon timestamptz; late bigint;
     BEGIN
       SELECT frozen_before INTO horizon FROM aggregator_state;

@@ -76,6 +76,20 @@ describe('plant-climate roles', () => {
     expect(marks.rows[0]).toEqual({ n: 1 });
   });
 
+  it("lets the collector write a reading into a frozen hour, which the database counts for the aggregator's alert", async () => {
+    await database().pool.query("UPDATE aggregator_state SET frozen_before = '2024-06-01T00:00:00Z', frozen_late_readings = 0");
+    try {
+      const collector = await as('collector');
+      const late = `INSERT INTO temperature_raw (loc_id, capture_dt, temperature, gateway_id) VALUES ('R-01', '2024-01-02T00:00:10Z', 20, 'gw-r')`;
+      expect(await code(collector.query(late))).toBe('ok');
+      expect(await code(collector.query('SELECT frozen_late_readings FROM aggregator_state'))).toBe(DENIED);
+      const state = await database().pool.query('SELECT frozen_late_readings::int AS n FROM aggregator_state');
+      expect(state.rows[0]).toEqual({ n: 1 });
+    } finally {
+      await database().pool.query('UPDATE aggregator_state SET frozen_before = NULL, frozen_late_readings = 0');
+    }
+  });
+
   it('lets the aggregator read and delete raw rows and write hourly rows, but not write master data', async () => {
     const aggregator = await as('aggregator');
     expect(await code(aggregator.query("DELETE FROM temperature_raw WHERE loc_id = 'R-01' AND capture_dt < '2000-01-01'"))).toBe('ok');

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { METRICS, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
-import { HOUR_MS } from '../time-range.js';
+import { HOUR_MS } from '../time/time-range.js';
 
 /** A day of one location, rolled up from its hours: the same aggregate columns as an hour, and coverage. */
 export interface DailyRecord extends HourlyAggregates {
