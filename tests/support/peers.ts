@@ -25,7 +25,9 @@ export function commandPeer(name: string, debianPackage: string, command: string
 }
 
 export const peers = {
-  pymodbus: commandPeer('pymodbus', 'python3-pymodbus', '/usr/bin/python3', ['-c', 'import pymodbus']),
+  // The server module, not just the package: Debian's pymodbus server imports serial_asyncio,
+  // which python3-pymodbus only recommends.
+  pymodbus: commandPeer('pymodbus', 'python3-pymodbus python3-serial-asyncio', '/usr/bin/python3', ['-c', 'import pymodbus.server']),
   chromium: commandPeer('Chromium', 'chromium', '/usr/bin/chromium', ['--version']),
   promtool: commandPeer('promtool', 'prometheus', 'promtool', ['--version']),
   prometheus: commandPeer('Prometheus', 'prometheus', 'prometheus', ['--version']),
