@@ -237,7 +237,8 @@ export async function run(): Promise<BenchResult> {
       await measure('GET /health (trivial route)', `${base}/health`, 50);
       const all = await measure(`GET /v1/hourly, ${locations} locations × 1 day (${fmt(24 * locations)} rows)`, allUrl, 10);
       const markdown = [
-        '## API: hourly reads (bench/api-hourly.ts)',
+        // Level 3: run-all.ts files this under its own `## api-hourly` and finds sections by `## `.
+        '### API: hourly reads (bench/api-hourly.ts)',
         '',
         `${fmt(rows)} hourly rows (${locations} locations × ${days} days), embedded PostgreSQL (fsync off), the API in one Node process and autocannon in a child process on this machine (${os.cpus().length} CPUs); ${seconds} s per measurement. Seeding took ${fmt(seedSeconds, 1)} s.`,
         '',

@@ -65,6 +65,10 @@ describe('cached hourly pages and Accept-Encoding', () => {
     const etags = new Set([plain.headers.etag, br.headers.etag, gzip.headers.etag]);
     expect(etags.size).toBe(3);
     expect((await raw(`${api.url}${PATH}`, { 'accept-encoding': 'br', 'if-none-match': String(br.headers.etag) })).status).toBe(304);
+    // A client that stored the page uncompressed revalidates with that ETag: still 304, with the ETag it holds.
+    const held = await raw(`${api.url}${PATH}`, { 'accept-encoding': 'br', 'if-none-match': String(plain.headers.etag) });
+    expect(held.status).toBe(304);
+    expect(held.headers.etag).toBe(plain.headers.etag);
     expect((await raw(`${api.url}${PATH}`, { 'accept-encoding': 'identity' })).headers['content-encoding']).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hourlyJsonPage, hourlyVersion } from '../api/queries/hourly.js';
+import { hourlyJsonPage, hourlyVersion, versionQuery } from '../api/queries/hourly.js';
+import { versionSince } from '../api/caching/snapshot-check.js';
 import { SharedChecks } from '../api/caching/shared-checks.js';
 import { useTestDatabase } from './support/database.js';
 import { hoursOf, insertHourly, startApi, type RunningApi } from './support/api-app.js';
@@ -75,6 +76,28 @@ describe('hourly page cache under concurrent requests', () => {
     }
     const empty = { locIds: ['NONE'], from: START, to: NOW, after: undefined, partialHour: undefined, timezone: 'UTC' };
     expect((await hourlyJsonPage(db, empty, 10, NOW)).version).toBe(await hourlyVersion(db, empty, 10));
+  });
+
+  it('reuses a confirmed version only while the database snapshot is unchanged, and reads the rows once anything was written', async () => {
+    const { db } = database();
+    const spec = { locIds: ['C-01'], from: START, to: new Date(START.getTime() + 48 * 3_600_000), after: undefined, partialHour: undefined, timezone: 'UTC' };
+    // Snapshots are cluster-wide and other test files write to other databases all the time: two
+    // statements of one REPEATABLE READ transaction share a snapshot for certain.
+    const { first, planted } = await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (trx) => {
+        const confirmed = await versionSince(trx, versionQuery(trx, spec, 1000), undefined);
+        // A planted version comes back unchecked while the snapshot is the same (the rows are not read)...
+        return { first: confirmed, planted: await versionSince(trx, versionQuery(trx, spec, 1000), { version: 'planted', snapshot: confirmed.snapshot }) };
+      });
+    expect(first.version).toBe(await hourlyVersion(db, spec, 1000));
+    expect(planted).toEqual({ version: 'planted', snapshot: first.snapshot });
+    // ...and any committed write, even to another table, moves the snapshot, so the rows are read again.
+    await db.insertInto('location').values({ loc_id: 'SNAP-1' }).execute();
+    const after = await versionSince(db, versionQuery(db, spec, 1000), { version: 'planted', snapshot: first.snapshot });
+    expect(after.snapshot).not.toBe(first.snapshot);
+    expect(after.version).toBe(first.version);
   });
 
   it('never answers a request that arrived after a change with the page from before it', async () => {

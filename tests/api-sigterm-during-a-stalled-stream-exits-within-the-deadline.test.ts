@@ -27,10 +27,11 @@ describe('plant-climate api on SIGTERM', () => {
   });
   afterAll(killAllBins);
 
-  it('exits 0 within its deadline while a client holds a stream it does not read', async () => {
-    const api = startBin('plant-climate', ['api'], { ...database().env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info' });
-    const [, url] = await api.waitFor(/API listening on (http:\/\/\S+) /);
-    const download = await stalledDownload(`${url}/v1/hourly?from=2024-01-01&to=2024-12-31&format=csv`);
+  it('warns when it listens beyond loopback without keys, and exits 0 within its deadline while a client holds a stream it does not read', async () => {
+    const api = startBin('plant-climate', ['api'], { ...database().env, HOST: '0.0.0.0', PORT: '0', LOG_LEVEL: 'info' });
+    const [, port] = await api.waitFor(/API listening on http:\/\/0\.0\.0\.0:(\d+) /);
+    expect(api.stderr()).toMatch(/listens on 0\.0\.0\.0 without API_KEYS/);
+    const download = await stalledDownload(`http://127.0.0.1:${port}/v1/hourly?from=2024-01-01&to=2024-12-31&format=csv`);
     try {
       const signalled = Date.now();
       api.child.kill('SIGTERM');

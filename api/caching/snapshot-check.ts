@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database } from '../../db/index.js';
 
 export interface CheckedVersion {
   readonly version: string;
@@ -15,7 +16,7 @@ export interface CheckedVersion {
  * reading the version every time, and on a database nobody is writing to, a cache check costs a
  * round trip instead of reading the page's rows (bench/api-hourly.ts).
  */
-export async function versionSince<DB>(db: Kysely<DB>, versionSql: RawBuilder<string>, known: CheckedVersion | undefined): Promise<CheckedVersion> {
+export async function versionSince(db: Kysely<Database>, versionSql: RawBuilder<string>, known: CheckedVersion | undefined): Promise<CheckedVersion> {
   const { rows } = await sql<CheckedVersion>`
     SELECT CASE WHEN pg_current_snapshot()::text = ${known?.snapshot ?? null}::text THEN ${known?.version ?? null}::text ELSE ${versionSql} END AS version,
            pg_current_snapshot()::text AS snapshot`.execute(db);

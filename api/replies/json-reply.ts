@@ -45,25 +45,40 @@ export function sendJsonText(request: FastifyRequest, reply: FastifyReply, paylo
   return sendValidated(request, reply, payload, knownEtag ?? etagOf(payload));
 }
 
-function sendValidated(request: FastifyRequest, reply: FastifyReply, payload: Buffer | string, etag: string): FastifyReply {
+/**
+ * Sends `payload` with `etag`, or a 304 when If-None-Match names it or one of `equivalent`: the
+ * ETags of the same content in another content coding. A client that stored the page as it came
+ * (uncompressed, because the compressed body was not ready yet) revalidates with that ETag and
+ * still gets a 304, with the ETag it holds.
+ */
+function sendValidated(request: FastifyRequest, reply: FastifyReply, payload: Buffer | string, etag: string, equivalent: readonly string[] = []): FastifyReply {
   reply.header('etag', etag).header('cache-control', 'private, max-age=60');
   const match = request.headers['if-none-match'];
-  if (typeof match === 'string' && match.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag || candidate.trim() === '*')) {
-    return reply.code(304).send();
+  if (typeof match === 'string') {
+    const held = match
+      .split(',')
+      .map((candidate) => candidate.trim().replace(/^W\//, ''))
+      .find((candidate) => candidate === '*' || candidate === etag || equivalent.includes(candidate));
+    if (held !== undefined) {
+      if (held !== '*') reply.header('etag', held);
+      return reply.code(304).send();
+    }
   }
   return reply.send(payload);
 }
 
-/**
- * A kept page, brotli- or gzip-compressed when the client accepts it and the compressed body is
- * ready. Each coding is its own representation, with its own strong ETag (RFC 9110 8.8.3).
- */
+const CODINGS: readonly ContentCoding[] = ['br', 'gzip'];
+/** The strong ETag of a page in a content coding: each coding is its own representation (RFC 9110 8.8.3). */
+const codedEtag = (etag: string, coding: ContentCoding) => `${etag.slice(0, -1)}-${coding}"`;
+
+/** A kept page, brotli- or gzip-compressed when the client accepts it and the compressed body is ready. */
 export function sendCachedPage(request: FastifyRequest, reply: FastifyReply, page: CachedPage, encodedAs: (coding: ContentCoding) => Buffer | undefined): FastifyReply {
   if (page.link) reply.header('link', page.link);
   reply.header('content-type', 'application/json; charset=utf-8').header('vary', 'accept-encoding');
+  const equivalent = [page.etag, ...CODINGS.map((coding) => codedEtag(page.etag, coding))];
   const coding = preferredCoding(request);
   const encoded = coding === undefined ? undefined : encodedAs(coding);
-  if (coding === undefined || encoded === undefined) return sendValidated(request, reply, page.payload, page.etag);
+  if (coding === undefined || encoded === undefined) return sendValidated(request, reply, page.payload, page.etag, equivalent);
   reply.header('content-encoding', coding);
-  return sendValidated(request, reply, encoded, `${page.etag.slice(0, -1)}-${coding}"`);
+  return sendValidated(request, reply, encoded, codedEtag(page.etag, coding), equivalent);
 }

@@ -1,5 +1,8 @@
 import { apiErrors } from '../problems/api-errors.js';
 
+// Nobody reads the answer; a 503 rather than an Error keeps it out of the 5xx error log.
+const clientGone = () => apiErrors.unavailable('the client went away while waiting for a download slot', 1);
+
 interface Waiter {
   readonly grant: () => void;
   readonly fail: (error: Error) => void;
@@ -34,7 +37,7 @@ export class StreamSlots {
   /** Resolves with the release function of a slot; rejects when `signal` aborts, on timeout or on close. */
   acquire(signal: AbortSignal): Promise<() => void> {
     if (this.#closed) return Promise.reject(apiErrors.unavailable('the server is shutting down', 1));
-    if (signal.aborted) return Promise.reject(new Error('the client went away'));
+    if (signal.aborted) return Promise.reject(clientGone());
     if (this.#used < this.#size) {
       this.#used += 1;
       return Promise.resolve(this.#releaser());
@@ -55,7 +58,7 @@ export class StreamSlots {
           reject(error);
         },
       };
-      const onAbort = () => waiter.fail(new Error('the client went away'));
+      const onAbort = () => waiter.fail(clientGone());
       const timer = setTimeout(
         () => waiter.fail(apiErrors.unavailable(`all ${this.#size} download slot(s) are busy; retry shortly or ask for JSON pages`, Math.ceil(this.#waitMs / 1000))),
         this.#waitMs,
