@@ -40,8 +40,9 @@ export interface JournalSegment {
   replaying: boolean;
 }
 
+/** What the journal holds for replay (the database did not take it, or an earlier run left it). */
 export interface JournalStats {
-  /** Bytes of the segments that hold readings not yet stored. */
+  /** Bytes of the replay segments. */
   readonly bytes: number;
   readonly readings: number;
   readonly segments: number;
@@ -178,8 +179,9 @@ export class ReadingJournal {
     let readings = 0;
     let segments = 0;
     let oldest: number | undefined;
+    // Replay segments only: a live segment's readings are on their way from memory, as normal.
     for (const segment of this.#segments) {
-      if (segment.unstored <= 0) continue;
+      if (segment.mode !== 'replay' || segment.unstored <= 0) continue;
       segments += 1;
       bytes += segment.bytes;
       readings += segment.unstored;
