@@ -51,7 +51,7 @@ export async function run(): Promise<BenchResult> {
     await migrateToLatest(db, schema, log);
     const rates = { journal: [] as number[], collector: [] as number[], copy: [] as number[], replay: [] as number[] };
     // The journal on the same disk as the database's data, as on a gateway that runs both.
-    const journalDir = path.join(dataDir, 'journal');
+    const journalDir = process.env.BENCH_JOURNAL_DIR ?? path.join(dataDir, 'journal');
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const kind of round % 2 === 0 ? (['journal', 'collector', 'copy', 'replay'] as const) : (['replay', 'copy', 'collector', 'journal'] as const)) {
         await pool.query('TRUNCATE temperature_raw, raw_dirty_hour');

@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
@@ -52,6 +53,22 @@ export function spoolDirectory(dataDir: string, gateway: string): string {
  */
 export const STOP_WAIT_MS = { polls: 1_000, writes: 2_000, deviceTable: 1_000 } as const;
 
+/**
+ * Before the journal a gateway's spool directory replaced every other character by `_`, which
+ * two names could share: such a directory cannot be claimed automatically, so its owner is told.
+ */
+async function warnAboutLegacySpool(dataDir: string, gateway: string, log: Logger): Promise<void> {
+  const legacy = path.join(dataDir, 'spool', gateway.replace(/[^A-Za-z0-9._-]/g, '_'));
+  if (legacy === spoolDirectory(dataDir, gateway)) return;
+  const names = await fs.readdir(legacy).catch(() => [] as string[]);
+  if (names.some((name) => /^segment-\d{12}\.spool$/.test(name))) {
+    log.warn(
+      { legacy, journal: spoolDirectory(dataDir, gateway) },
+      'a spool of an earlier version holds readings under the old directory name: if they are this gateway\'s, stop the collector and move its segment-*.spool files into the journal directory (the next start replays them)',
+    );
+  }
+}
+
 /** Whether the database answers a trivial query within `timeoutMs`. */
 async function probeDatabase(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -81,6 +98,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   // First of all: a second collector on the same directory must not touch anything.
   const lock = JournalLock.acquire(journalDir, log);
   lifecycle.onShutdown('journal lock', () => lock.release());
+  await warnAboutLegacySpool(config.dataDir, gateway.gateway, log);
   const metrics = new CollectorMetrics();
   const server = await metrics.serve(config.collector.metricsPort, options.metricsHost ?? '0.0.0.0', log);
   lifecycle.onShutdown('collector metrics', () => server.close());

@@ -21,6 +21,8 @@ const SEGMENT_PATTERN = /^journal-(\d{12})\.log$/;
 const LEGACY_PATTERN = /^segment-(\d{12})\.spool$/;
 /** Live segments rotate at this size, so stored readings never pile up on disk. */
 const SEGMENT_BYTES = 1024 * 1024;
+/** The active live segment is cut back to empty once all its readings are stored and it holds this much. */
+const TRIM_BYTES = 256 * 1024;
 /** Replay and indexing read this much of a file at a time, yielding to the event loop in between. */
 const READ_CHUNK_BYTES = 64 * 1024;
 
@@ -38,8 +40,9 @@ export interface JournalSegment {
   replaying: boolean;
 }
 
+/** What the journal holds for replay (the database did not take it, or an earlier run left it). */
 export interface JournalStats {
-  /** Bytes of the segments that hold readings not yet stored. */
+  /** Bytes of the replay segments. */
   readonly bytes: number;
   readonly readings: number;
   readonly segments: number;
@@ -176,8 +179,9 @@ export class ReadingJournal {
     let readings = 0;
     let segments = 0;
     let oldest: number | undefined;
+    // Replay segments only: a live segment's readings are on their way from memory, as normal.
     for (const segment of this.#segments) {
-      if (segment.unstored <= 0) continue;
+      if (segment.mode !== 'replay' || segment.unstored <= 0) continue;
       segments += 1;
       bytes += segment.bytes;
       readings += segment.unstored;
@@ -321,8 +325,10 @@ export class ReadingJournal {
     segment.unstored = Math.max(0, segment.unstored - readings);
     if (segment.unstored > 0) return;
     if (segment.sealed) this.#delete(segment);
-    else if (this.#active?.segment === segment && segment.bytes > 0) {
-      // Every reading of the active segment is stored: start it over rather than rotating.
+    else if (this.#active?.segment === segment && segment.bytes >= TRIM_BYTES) {
+      // Every reading of the active segment is stored: start it over rather than rotating. Not
+      // after every batch: a truncate costs more than the writes it saves until a few hundred
+      // KiB have gathered, and a restart replays at most that much again (harmlessly).
       try {
         fs.ftruncateSync(this.#active.fd, 0);
         this.#bytes -= segment.bytes;

@@ -89,9 +89,15 @@ describe('the reading journal', () => {
 
   it('trims live segments once their readings are stored', async () => {
     const journal = await ReadingJournal.open(dir, options());
-    const segments = [0, 1, 2].map((i) => journal.append('gw-t', [reading(i)], 'live'));
-    expect(journal.stats().readings).toBe(3);
-    journal.settle(segments[0]!, 3);
+    const few = journal.append('gw-t', [0, 1, 2].map(reading), 'live');
+    journal.settle(few!, 3);
+    expect(journal.stats().readings).toBe(0);
+    // A few hundred KiB of stored readings: the active segment is cut back to empty.
+    const many = journal.append('gw-t', Array.from({ length: 6_000 }, (_, i) => reading(i)), 'live');
+    // Live readings are on their way to the database from memory: nothing waits for replay.
+    expect(journal.stats().readings).toBe(0);
+    expect(await readJournalDirectory(dir)).toHaveLength(6_003);
+    journal.settle(many!, 6_000);
     expect(journal.stats().readings).toBe(0);
     expect(await readJournalDirectory(dir)).toEqual([]);
     await journal.close();
