@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../collectors/index.js';
+import { gatewayConfigProblems as problems } from './support/gateway-config-problems.js';
 
 const run = promisify(execFile);
 
@@ -21,14 +22,6 @@ devices:
       temperature: { table: input, address: 0, type: int16, scale: 0.1 }
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseGatewayConfig(text, '/etc/plant/gw.yaml');
-  } catch (error) {
-    return (error as Error).message.split('\n').slice(1);
-  }
-  return [];
-}
 
 describe('gateway config bounds', () => {
   it('accepts the journal sync interval and defaults it to 1 s', () => {

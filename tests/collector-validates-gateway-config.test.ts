@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../collectors/index.js';
+import { gatewayConfigProblems as problems } from './support/gateway-config-problems.js';
 
 const run = promisify(execFile);
 
@@ -31,14 +32,6 @@ devices:
       temperature: { table: holding, address: 0, type: int32, byte_order: DCBA, scale: 0.01, offset: -10, min: -20, max: 60 }
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseGatewayConfig(text, '/etc/plant/gw.yaml');
-  } catch (error) {
-    return (error as Error).message.split('\n').slice(1);
-  }
-  return [];
-}
 
 describe('gateway config', () => {
   it('accepts the contract example with defaults filled in', () => {
