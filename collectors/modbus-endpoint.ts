@@ -53,7 +53,7 @@ interface CallbackSlot {
  * modbus-serial keeps each transaction, callback included, in a table of 256 slots per connection
  * (its TCP transaction ids wrap at 256) and never removes it, only overwrites it 256 requests
  * later. A callback that closed over the request would keep its job, promises, timer and response
- * alive that long: at 500 devices per second over 50 connections, 12,800 requests and about 20 MB
+ * alive that long: at 500 devices per second over 50 connections, 12,800 requests and about 13 MB
  * of heap (bench/results/collector.md, "RSS"). So modbus-serial gets this thin callback, made
  * outside the request's scope, and the request empties the slot once it is settled.
  */

@@ -7,7 +7,7 @@ import { createLogger } from '../runtime/logger.js';
 
 // modbus-serial keeps the last 256 transactions of a connection, callbacks included. What a settled
 // request leaves there must not hold its response, job or promises: at 500 devices per second that
-// was 12,800 requests and about 20 MB of heap on a gateway (bench/results/collector.md, "RSS").
+// was 12,800 requests and about 13 MB of heap on a gateway (bench/results/collector.md, "RSS").
 const REQUESTS = 300;
 
 v8.setFlagsFromString('--expose-gc');
