@@ -6,6 +6,7 @@ export { planRequests, splitRequest, MAX_REGISTERS_PER_REQUEST, type PlannedRequ
 export { startCollector, spoolDirectory, STOP_WAIT_MS, type RunningCollector, type CollectorOptions } from './collector.js';
 export { PollSchedule, ClockStepWatch, pollPhases, CLOCK_STEP_THRESHOLD_MS } from './poll-schedule.js';
 export { CircuitBreaker } from './circuit-breaker.js';
+export { ModbusEndpoint, type ReadResult } from './modbus-endpoint.js';
 export { ReadingJournal, readJournalDirectory, type JournalStats, type JournalOptions } from './reading-journal.js';
 export { encodeFrame, scanFrames, type JournalRecord } from './journal-format.js';
 export { JournalLock } from './journal-lock.js';
