@@ -5,7 +5,7 @@ import { componentLogger } from '../runtime/logger.js';
 import { parseDuration, DURATION_HINT } from '../runtime/duration.js';
 import { openDatabase } from '../db/index.js';
 import { loadGatewayConfig } from './gateway-config.js';
-import { planRequests } from './request-plan.js';
+import { describeLines, lineBudgets } from './line-budget.js';
 import { startCollector, spoolDirectory } from './collector.js';
 import { replayDeadLetters } from './dead-letter-replay.js';
 import { SimulatedPlant, parseFaults, FAULTS_HINT } from './simulated-plant.js';
@@ -13,18 +13,23 @@ import { seedHistory } from './history-seeding.js';
 
 export const collectCommand = defineCommand({
   name: undefined,
-  summary: 'Poll the devices of a gateway config over Modbus TCP into temperature_raw.',
+  summary: 'Poll the devices of a gateway config (Modbus TCP, RTU over TCP, serial RTU) into temperature_raw.',
   usage: 'collector --config FILE [--check]',
   options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' } },
-  optionHelp: { config: 'the gateway config (YAML)', check: 'validate the config and exit without polling' },
+  optionHelp: { config: 'the gateway config (YAML)', check: 'validate the config, report its lines (which endpoints share one, each RTU line\'s budget) and exit without polling' },
   env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'COLLECTOR_METRICS_PORT', 'LOG_LEVEL'],
   async run({ values, config, log: root, lifecycle }) {
     if (!values.config) throw errors.usage('--config FILE is required\nUsage: collector --config FILE [--check]');
     const gateway = await loadGatewayConfig(values.config);
     if (values.check) {
-      const requests = gateway.devices.reduce((sum, device) => sum + planRequests(device.registers, gateway.maxGap).length, 0);
-      const endpoints = new Set(gateway.devices.map((device) => `${device.host}:${device.port}`)).size;
-      process.stdout.write(`${values.config}: OK (gateway ${gateway.gateway}: ${gateway.devices.length} devices on ${endpoints} endpoints, ${requests} requests per poll round)\n`);
+      const budgets = lineBudgets(gateway);
+      const requests = budgets.reduce((sum, budget) => sum + budget.requestsPerRound, 0);
+      const report = describeLines(budgets);
+      process.stdout.write(
+        `${values.config}: OK (gateway ${gateway.gateway}: ${gateway.devices.length} devices on ${budgets.length} endpoints, ${requests} requests per poll round)\n` +
+          report.lines.map((line) => `  ${line}\n`).join('') +
+          report.warnings.map((warning) => `${warning}\n`).join(''),
+      );
       return;
     }
     const log = componentLogger(root, 'collector');

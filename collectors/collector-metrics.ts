@@ -30,6 +30,24 @@ export class CollectorMetrics {
   readonly deadLetters = new Counter({ name: 'plant_collector_dead_letter_readings_total', help: 'Readings the database refused, written to the dead-letter file.', registers: [this.registry] });
   readonly databaseReachable = new Gauge({ name: 'plant_collector_database_reachable', help: '1 while writes reach the database, 0 while readings only go to the journal.', registers: [this.registry] });
   readonly clockSteps = new Counter({ name: 'plant_collector_clock_steps_total', help: 'Wall-clock steps of more than 5 s (NTP corrections, manual changes); polling runs on the monotonic clock.', registers: [this.registry] });
+  readonly lineUtilization = new Gauge({
+    name: 'plant_collector_line_utilization',
+    help: 'Share of the last 10 s each line (a Modbus TCP endpoint or an RTU bus) was busy with requests, their silences and turnaround (1: saturated).',
+    labelNames: ['line'],
+    registers: [this.registry],
+  });
+  readonly lineOverruns = new Counter({
+    name: 'plant_collector_line_overruns_total',
+    help: 'Polls that came due while the device\'s previous poll was still waiting for its line: the line cannot keep up with the configured intervals.',
+    labelNames: ['line'],
+    registers: [this.registry],
+  });
+  readonly lineStaleBytes = new Counter({
+    name: 'plant_collector_line_stale_bytes_total',
+    help: 'Bytes an RTU line received outside any request (late replies after a timeout, noise), discarded before the next request.',
+    labelNames: ['line'],
+    registers: [this.registry],
+  });
   readonly lastSuccess = new Gauge({ name: 'plant_collector_last_success_timestamp_seconds', help: 'Unix time of the last successful poll of each device.', labelNames: ['device'], registers: [this.registry] });
   readonly dbWriteDuration = new Histogram({
     name: 'plant_collector_db_write_duration_seconds',

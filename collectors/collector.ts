@@ -10,6 +10,7 @@ import { errors } from '../runtime/errors.js';
 import type { GatewayConfig } from './gateway-types.js';
 import { CollectorMetrics } from './collector-metrics.js';
 import { ModbusEndpoint } from './modbus-endpoint.js';
+import { OVERSUBSCRIBED, lineBudgets } from './line-budget.js';
 import { DevicePoller } from './device-poller.js';
 import { ClockStepWatch, PollSchedule, pollPhases } from './poll-schedule.js';
 import { ReadingJournal } from './reading-journal.js';
@@ -150,11 +151,10 @@ export async function startCollector(options: CollectorOptions): Promise<Running
   const health = new DeviceHealth({ pool: database.pool, gateway: gateway.gateway, devices: gateway.devices, log, periodMs: Math.max(shortestInterval, 1_000) });
   const endpoints = new Map<string, ModbusEndpoint>();
   const pollers = gateway.devices.map((device) => {
-    const key = `${device.host}:${device.port}`;
-    let endpoint = endpoints.get(key);
+    let endpoint = endpoints.get(device.line.key);
     if (!endpoint) {
-      endpoint = new ModbusEndpoint(device.host, device.port, log, metrics);
-      endpoints.set(key, endpoint);
+      endpoint = new ModbusEndpoint(device.line, log, metrics);
+      endpoints.set(device.line.key, endpoint);
     }
     return new DevicePoller({
       device,
@@ -166,7 +166,7 @@ export async function startCollector(options: CollectorOptions): Promise<Running
       onOutcome: (outcome) => health.record(outcome),
     });
   });
-  const phases = pollPhases(gateway.devices.map((device) => ({ endpoint: `${device.host}:${device.port}`, intervalMs: device.pollIntervalMs })));
+  const phases = pollPhases(gateway.devices.map((device) => ({ endpoint: device.line.key, intervalMs: device.pollIntervalMs })));
   const groups = new Map<string, { intervalMs: number; phaseMs: number; pollers: DevicePoller[] }>();
   pollers.forEach((poller, index) => {
     const intervalMs = poller.device.pollIntervalMs;
@@ -190,6 +190,11 @@ export async function startCollector(options: CollectorOptions): Promise<Running
         phaseMs,
       ),
   );
+  for (const budget of lineBudgets(gateway)) {
+    if (budget.utilization !== undefined && budget.utilization > OVERSUBSCRIBED) {
+      log.warn({ line: budget.line.key, utilization: budget.utilization, fastestIntervalMs: budget.fastestIntervalMs }, 'line is oversubscribed by the config: polls will be skipped (collector --check shows its budget)');
+    }
+  }
   log.info(
     { gateway: gateway.gateway, devices: pollers.length, endpoints: endpoints.size, metricsPort, journal: journal.dir, syncIntervalMs: gateway.spool.syncIntervalMs },
     'collector running',

@@ -57,6 +57,7 @@ export class DevicePoller {
   poll(scheduledAt: number): void {
     if (this.#busy) {
       this.#options.metrics.pollsSkipped.inc({ device: this.device.id });
+      this.#options.endpoint.overrun(this.device.id);
       return;
     }
     if (!this.#breaker.allows(performance.now())) return;

@@ -9,17 +9,22 @@ import { METRICS } from '../db/index.js';
 import {
   BYTE_ORDERS,
   DEFAULT_RANGES,
+  PARITIES,
+  TRANSPORTS,
   REGISTER_TYPES,
   SPOOL_POLICIES,
   defaultSentinels,
   registerWords,
   type DeviceSpec,
   type GatewayConfig,
+  type LineSpec,
+  type Parity,
   type RegisterSpec,
+  type Transport,
 } from './gateway-types.js';
 
-export { REGISTER_TYPES, BYTE_ORDERS, SPOOL_POLICIES, DEFAULT_RANGES, defaultSentinels, registerWords } from './gateway-types.js';
-export type { Metric, RegisterType, ByteOrder, RegisterTable, SpoolPolicy, RegisterSpec, DeviceSpec, GatewayConfig } from './gateway-types.js';
+export { REGISTER_TYPES, BYTE_ORDERS, SPOOL_POLICIES, DEFAULT_RANGES, TRANSPORTS, PARITIES, defaultSentinels, registerWords } from './gateway-types.js';
+export type { Metric, RegisterType, ByteOrder, RegisterTable, SpoolPolicy, RegisterSpec, DeviceSpec, GatewayConfig, LineSpec, RtuLineSpec, SerialFormat, Transport, Parity } from './gateway-types.js';
 
 /** The longest delay setTimeout takes as given. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -28,6 +33,8 @@ const MAX_SPOOL_BYTES = 2 ** 40;
 
 const literals = (values: readonly string[]) => Type.Union(values.map((value) => Type.Literal(value)));
 const DURATION_PATTERN = '^\\d+(\\.\\d+)?(ms|s|m|h|d)$';
+/** The turnaround delay may be zero (the default): a duration or a plain 0. */
+const TURNAROUND_PATTERN = '^(0|\\d+(\\.\\d+)?(ms|s))$';
 const duration = () => Type.String({ pattern: DURATION_PATTERN, description: 'a duration such as 500ms, 10s or 1m' });
 
 const RegisterSchema = Type.Object(
@@ -58,8 +65,15 @@ const DeviceSchema = Type.Object(
   {
     id: Type.String({ minLength: 1 }),
     loc_id: Type.String({ minLength: 1 }),
-    host: Type.String({ minLength: 1 }),
+    transport: Type.Optional(literals(TRANSPORTS)),
+    host: Type.Optional(Type.String({ minLength: 1 })),
     port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    device: Type.Optional(Type.String({ minLength: 1 })),
+    baud_rate: Type.Optional(Type.Integer({ minimum: 300, maximum: 4_000_000 })),
+    parity: Type.Optional(literals(PARITIES)),
+    data_bits: Type.Optional(Type.Integer({ minimum: 7, maximum: 8 })),
+    stop_bits: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 })),
+    turnaround: Type.Optional(Type.String({ pattern: TURNAROUND_PATTERN, description: 'a duration such as 0ms, 20ms or 1s' })),
     unit_id: Type.Optional(Type.Integer({ minimum: 0, maximum: 255 })),
     profile: Type.Optional(Type.String({ minLength: 1 })),
     registers: Type.Optional(RegistersSchema),
@@ -104,6 +118,7 @@ const GatewaySchema = Type.Object(
 type RawRegister = Type.Static<typeof RegisterSchema>;
 type RawRegisters = Type.Static<typeof RegistersSchema>;
 type RawGateway = Type.Static<typeof GatewaySchema>;
+type RawDevice = Type.Static<typeof DeviceSchema>;
 type PathPart = string | number;
 
 interface Problem {
@@ -274,6 +289,69 @@ function positiveDuration(text: string | undefined, fallback: number, where: rea
   return ms;
 }
 
+const SERIAL_FIELDS = ['baud_rate', 'parity', 'data_bits', 'stop_bits', 'turnaround'] as const;
+
+/** Milliseconds of a turnaround delay (0 allowed), checked against the timer limit. */
+function turnaroundMs(text: string | undefined, where: readonly PathPart[], problems: Problem[]): number {
+  if (text === undefined || /^0(\.0+)?(ms|s)?$/.test(text)) return 0;
+  return positiveDuration(text, 0, where, problems);
+}
+
+/**
+ * The line a device hangs off, from its transport's fields. A field of another transport is an
+ * error rather than ignored: `device:` on a tcp endpoint is a config written for something else.
+ */
+function buildLine(device: RawDevice, at: readonly PathPart[], problems: Problem[]): LineSpec {
+  const transport = (device.transport ?? 'tcp') as Transport;
+  const misplaced = (field: keyof RawDevice, applies: string) => {
+    if (device[field] !== undefined) problems.push({ path: [...at, field], message: `applies to ${applies} only (this device's transport is ${transport})` });
+  };
+  const serial = {
+    baudRate: device.baud_rate ?? 9600,
+    parity: (device.parity ?? 'none') as Parity,
+    dataBits: (device.data_bits ?? 8) as 7 | 8,
+    stopBits: (device.stop_bits ?? 1) as 1 | 2,
+  };
+  if (transport === 'rtu') {
+    misplaced('host', 'transport tcp and rtu-over-tcp (rtu names its serial port in device)');
+    misplaced('port', 'transport tcp and rtu-over-tcp (rtu names its serial port in device)');
+    if (device.device === undefined) problems.push({ path: [...at, 'device'], message: 'is required for transport rtu (the serial port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...)' });
+    const path = device.device ?? '';
+    return { transport, key: path, device: path, serial, turnaroundMs: turnaroundMs(device.turnaround, [...at, 'turnaround'], problems) };
+  }
+  misplaced('device', 'transport rtu');
+  if (device.host === undefined) problems.push({ path: [...at, 'host'], message: `is required for transport ${transport}` });
+  const host = device.host ?? '';
+  if (transport === 'tcp') {
+    for (const field of SERIAL_FIELDS) misplaced(field, 'transport rtu and rtu-over-tcp');
+    const port = device.port ?? 502;
+    return { transport, key: `${host}:${port}`, host, port };
+  }
+  if (device.port === undefined) problems.push({ path: [...at, 'port'], message: 'is required for transport rtu-over-tcp (the device server\'s TCP server port, 4001 on a Moxa NPort)' });
+  const port = device.port ?? 0;
+  return { transport, key: `${host}:${port}`, host, port, serial, turnaroundMs: turnaroundMs(device.turnaround, [...at, 'turnaround'], problems) };
+}
+
+/** Devices on one line must describe it alike: one transport, one baud rate, one turnaround. */
+function sameLine(first: { index: number; line: LineSpec }, line: LineSpec, at: readonly PathPart[], problems: Problem[]): void {
+  const other = first.line;
+  if (other.transport !== line.transport) {
+    problems.push({ path: [...at, 'transport'], message: `${line.key} is already ${other.transport} in devices[${first.index}]: one endpoint speaks one transport` });
+    return;
+  }
+  if (other.transport === 'tcp' || line.transport === 'tcp') return;
+  const pairs: [string, unknown, unknown][] = [
+    ['baud_rate', other.serial.baudRate, line.serial.baudRate],
+    ['parity', other.serial.parity, line.serial.parity],
+    ['data_bits', other.serial.dataBits, line.serial.dataBits],
+    ['stop_bits', other.serial.stopBits, line.serial.stopBits],
+    ['turnaround', other.turnaroundMs, line.turnaroundMs],
+  ];
+  for (const [field, theirs, ours] of pairs) {
+    if (theirs !== ours) problems.push({ path: [...at, field], message: `${String(ours)} differs from devices[${first.index}] on the same line ${line.key} (${String(theirs)}): every device on a line shares its settings` });
+  }
+}
+
 /** The gateway's journal directory name escapes each byte to at most 3 (collector.ts). */
 const MAX_GATEWAY_BYTES = 85;
 
@@ -288,6 +366,7 @@ function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfi
   const ids = new Map<string, number>();
   const locations = new Map<string, number>();
   const units = new Map<string, number>();
+  const lines = new Map<string, { index: number; line: LineSpec }>();
   const devices: DeviceSpec[] = [];
   raw.devices.forEach((device, index) => {
     const at: PathPart[] = ['devices', index];
@@ -297,11 +376,17 @@ function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfi
     const firstLoc = locations.get(device.loc_id);
     if (firstLoc !== undefined) problems.push({ path: [...at, 'loc_id'], message: `location ${JSON.stringify(device.loc_id)} is already polled by devices[${firstLoc}]` });
     else locations.set(device.loc_id, index);
-    const port = device.port ?? 502;
+    const line = buildLine(device, at, problems);
+    const first = lines.get(line.key);
+    if (first === undefined) lines.set(line.key, { index, line });
+    else sameLine(first, line, at, problems);
     const unitId = device.unit_id ?? 1;
-    const unitKey = `${device.host}:${port}#${unitId}`;
+    if (line.transport !== 'tcp' && (unitId < 1 || unitId > 247)) {
+      problems.push({ path: [...at, 'unit_id'], message: `an RTU unit id is 1 to 247 (0 is broadcast, which no unit answers; 248-255 are reserved), not ${unitId}` });
+    }
+    const unitKey = `${line.key}#${unitId}`;
     const firstUnit = units.get(unitKey);
-    if (firstUnit !== undefined) problems.push({ path: [...at, 'unit_id'], message: `unit ${unitId} at ${device.host}:${port} is already devices[${firstUnit}]` });
+    if (firstUnit !== undefined) problems.push({ path: [...at, 'unit_id'], message: `unit ${unitId} on ${line.key} is already devices[${firstUnit}]` });
     else units.set(unitKey, index);
     let registers: RegisterSpec[] = [];
     if (device.profile !== undefined && device.registers !== undefined) {
@@ -320,8 +405,9 @@ function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfi
     devices.push({
       id: device.id,
       locId: device.loc_id,
-      host: device.host,
-      port,
+      line,
+      host: line.transport === 'rtu' ? line.device : line.host,
+      port: line.transport === 'rtu' ? 0 : line.port,
       unitId,
       pollIntervalMs: positiveDuration(device.poll_interval, defaultInterval, [...at, 'poll_interval'], problems),
       timeoutMs: positiveDuration(device.timeout, defaultTimeout, [...at, 'timeout'], problems),
@@ -353,7 +439,7 @@ function build(raw: RawGateway, problems: Problem[], file: string): GatewayConfi
 export function parseGatewayConfig(text: string, file: string): GatewayConfig {
   const name = path.basename(file);
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   if (document.errors.length > 0) {
     const lines = document.errors.map((error) => `${name}:${lineCounter.linePos(error.pos[0]).line} ${error.message.split('\n')[0]}`);
     throw errors.config(file, `invalid YAML\n${lines.join('\n')}`);

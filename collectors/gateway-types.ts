@@ -44,10 +44,44 @@ export interface RegisterSpec {
   readonly sentinels: readonly number[];
 }
 
+/**
+ * How an endpoint's frames travel. `tcp`: Modbus TCP (MBAP header, no CRC). `rtu-over-tcp`: raw
+ * RTU frames (unit, PDU, CRC) over a TCP connection, what a serial device server in "TCP server"
+ * mode passes through to its RS-485 port. `rtu`: the gateway's own serial port.
+ */
+export const TRANSPORTS = ['tcp', 'rtu-over-tcp', 'rtu'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+export const PARITIES = ['none', 'even', 'odd'] as const;
+export type Parity = (typeof PARITIES)[number];
+
+/** The character format of an RS-485 line (for rtu-over-tcp: the device server's serial side). */
+export interface SerialFormat {
+  readonly baudRate: number;
+  readonly parity: Parity;
+  readonly dataBits: 7 | 8;
+  readonly stopBits: 1 | 2;
+}
+
+/**
+ * One line: what carries one request at a time for every unit id on it. For Modbus TCP the
+ * endpoint host:port (one connection, requests in turn); for RTU the RS-485 bus behind a device
+ * server's TCP port, or behind a serial device path. `key` names the line in logs and metrics.
+ */
+export type LineSpec =
+  | { readonly transport: 'tcp'; readonly key: string; readonly host: string; readonly port: number }
+  | { readonly transport: 'rtu-over-tcp'; readonly key: string; readonly host: string; readonly port: number; readonly serial: SerialFormat; readonly turnaroundMs: number }
+  | { readonly transport: 'rtu'; readonly key: string; readonly device: string; readonly serial: SerialFormat; readonly turnaroundMs: number };
+
+export type RtuLineSpec = Exclude<LineSpec, { transport: 'tcp' }>;
+
 export interface DeviceSpec {
   readonly id: string;
   readonly locId: string;
+  /** The line the device hangs off. */
+  readonly line: LineSpec;
+  /** For the device table: the TCP host, or the serial device path for `rtu`. */
   readonly host: string;
+  /** For the device table: the TCP port, 0 for `rtu`. */
   readonly port: number;
   readonly unitId: number;
   readonly pollIntervalMs: number;

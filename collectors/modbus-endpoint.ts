@@ -1,7 +1,9 @@
 import modbusSerial from 'modbus-serial';
 import type { Logger } from '../runtime/logger.js';
-import type { RegisterTable } from './gateway-types.js';
+import type { LineSpec, RegisterTable } from './gateway-types.js';
 import type { CollectorMetrics } from './collector-metrics.js';
+import { lineGapMs } from './line-budget.js';
+import { rtuOverTcpPort, serialRtuPort } from './rtu-ports.js';
 
 export class ModbusTimeoutError extends Error {
   override readonly name = 'ModbusTimeoutError';
@@ -66,21 +68,30 @@ const BACKOFF_MAX_MS = 30_000;
 /** Timeouts in a row, from every unit, after which the socket is presumed half-open. */
 const TIMEOUTS_BEFORE_RECONNECT = 3;
 
+/** How often a line's busy share is published (plant_collector_line_utilization). */
+const UTILIZATION_WINDOW_MS = 10_000;
+/** At most one "line cannot keep up" log line per line per minute (each with the count since). */
+const OVERRUN_LOG_EVERY_MS = 60_000;
+
 /**
- * One Modbus TCP connection to one host:port, shared by every unit id behind it. Requests run
- * one at a time (modbus-serial matches a response to the newest transaction and keeps one unit id
- * per client, so interleaving would mix units up), each with its own timeout, since modbus-serial
- * leaves a request unsettled forever when the socket closes under it. Requests of units that are
+ * One line, shared by every unit id on it: a Modbus TCP connection to host:port, or an RTU line
+ * (a serial device server's TCP connection, or a serial port). Requests run one at a time
+ * (modbus-serial matches a response to the newest transaction and keeps one unit id per client,
+ * and an RS-485 bus carries one frame at a time anyway), each with its own timeout, since
+ * modbus-serial leaves a request unsettled forever when the socket closes under it. On an RTU
+ * line the next request waits out the inter-frame silence of the line's baud rate plus the
+ * configured turnaround delay after the previous answer (or timeout). Requests of units that are
  * failing go to a second lane served only when no healthy unit is waiting, so a dead unit's
  * timeouts land after its neighbours' reads instead of before them.
  */
 export class ModbusEndpoint {
   readonly key: string;
-  readonly #host: string;
-  readonly #port: number;
+  readonly line: LineSpec;
   readonly #log: Logger;
   readonly #metrics: CollectorMetrics;
   readonly #lanes: [Job[], Job[]] = [[], []];
+  /** Silence the line keeps between an answer (or a timeout) and the next request (RTU only). */
+  readonly #gapMs: number;
   #client: Client | undefined;
   #running = false;
   #inFlight: Job | undefined;
@@ -89,13 +100,49 @@ export class ModbusEndpoint {
   #timeoutsInRow = 0;
   #closed = false;
   #lastConnectError: string | undefined;
+  /** performance.now() before which no request may be written (the line's silence). */
+  #quietUntil = 0;
+  #busyMs = 0;
+  #windowStart = performance.now();
+  readonly #windowTimer: NodeJS.Timeout;
+  #overruns = 0;
+  #lastOverrunLog = Number.NEGATIVE_INFINITY;
 
-  constructor(host: string, port: number, log: Logger, metrics: CollectorMetrics) {
-    this.#host = host;
-    this.#port = port;
-    this.key = `${host}:${port}`;
-    this.#log = log.child({ endpoint: this.key });
+  constructor(line: LineSpec, log: Logger, metrics: CollectorMetrics) {
+    this.line = line;
+    this.key = line.key;
+    this.#log = log.child({ line: this.key, transport: line.transport });
     this.#metrics = metrics;
+    this.#gapMs = line.transport === 'tcp' ? 0 : lineGapMs(line);
+    this.#windowTimer = setInterval(() => this.#publishUtilization(), UTILIZATION_WINDOW_MS).unref();
+  }
+
+  /** Share of the last window the line was busy with requests and their silences. */
+  #publishUtilization(): void {
+    const now = performance.now();
+    const elapsed = now - this.#windowStart;
+    if (elapsed <= 0) return;
+    this.#metrics.lineUtilization.set({ line: this.key }, Math.min(1, this.#busyMs / elapsed));
+    this.#busyMs = 0;
+    this.#windowStart = now;
+  }
+
+  /**
+   * A device's poll came due while its previous one was still waiting for this line: the line
+   * cannot keep up with the configured intervals. Counted and logged (rate-limited), never
+   * absorbed by stretching the interval.
+   */
+  overrun(deviceId: string): void {
+    this.#metrics.lineOverruns.inc({ line: this.key });
+    this.#overruns += 1;
+    const now = performance.now();
+    if (now - this.#lastOverrunLog < OVERRUN_LOG_EVERY_MS) return;
+    this.#lastOverrunLog = now;
+    this.#log.warn(
+      { device: deviceId, overruns: this.#overruns, queued: this.#lanes[0].length + this.#lanes[1].length },
+      'line cannot keep up: polls come due before the previous ones got the line (see collector --check for its budget; lengthen poll_interval, move devices to another line, or raise the baud rate)',
+    );
+    this.#overruns = 0;
   }
 
   read(unitId: number, table: RegisterTable, address: number, length: number, timeoutMs: number, lowPriority: boolean): Promise<ReadResult> {
@@ -119,9 +166,17 @@ export class ModbusEndpoint {
 
   async #run(job: Job): Promise<void> {
     const fn = job.table === 'input' ? 'read_input_registers' : 'read_holding_registers';
+    let started: number | undefined;
     try {
       const client = await this.#connected(job.timeoutMs);
-      const result = await this.#request(client, job);
+      const wait = this.#quietUntil - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      started = performance.now();
+      const result = await this.#request(client, job).finally(() => {
+        const now = performance.now();
+        this.#quietUntil = now + this.#gapMs;
+        this.#busyMs += now - (started ?? now) + this.#gapMs;
+      });
       this.#timeoutsInRow = 0;
       this.#metrics.requests.inc({ function: fn, result: 'ok' });
       job.resolve(result);
@@ -131,7 +186,8 @@ export class ModbusEndpoint {
       this.#metrics.requests.inc({ function: fn, result });
       if (failure instanceof ModbusTimeoutError) {
         this.#timeoutsInRow += 1;
-        if (this.#timeoutsInRow >= TIMEOUTS_BEFORE_RECONNECT) {
+        // A serial port cannot be half-open: on a bus, timeouts in a row are dead units, not a dead link.
+        if (this.#timeoutsInRow >= TIMEOUTS_BEFORE_RECONNECT && this.line.transport !== 'rtu') {
           this.#log.warn({ timeouts: this.#timeoutsInRow }, 'no unit answers: reconnecting');
           this.#timeoutsInRow = 0;
           this.#drop();
@@ -187,21 +243,27 @@ export class ModbusEndpoint {
       throw new EndpointUnavailableError(`${this.key} unreachable (${this.#lastConnectError ?? 'not connected'}); next attempt in ${Math.round(this.#nextConnectAt - now)} ms`);
     }
     this.#drop();
-    const client = new ModbusRTU();
+    let client: Client;
+    let opened: Promise<unknown>;
+    try {
+      [client, opened] = this.#open();
+    } catch (error) {
+      throw new EndpointUnavailableError(`${this.key}: ${(error as Error).message}`);
+    }
     // Without a listener an 'error' event would end the process.
     client.on('error', (error: unknown) => this.#log.debug({ err: error }, 'modbus client error'));
     const connectTimeoutMs = Math.max(timeoutMs, 1_000);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        client.connectTCP(this.#host, { port: this.#port }),
+        opened,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`connect timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
         }),
       ]);
     } catch (error) {
       clearTimeout(timer);
-      client.destroy(() => {});
+      this.#dispose(client);
       this.#failedConnects += 1;
       const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.#failedConnects - 1, 10));
       // Jitter keeps many gateways (or endpoints) from reconnecting to a rebooted switch in step.
@@ -226,16 +288,36 @@ export class ModbusEndpoint {
     return client;
   }
 
+  /** A client for the line's transport, and its connection or port opening. */
+  #open(): [Client, Promise<unknown>] {
+    const line = this.line;
+    const onStale = (bytes: number) => this.#metrics.lineStaleBytes.inc({ line: this.key }, bytes);
+    if (line.transport === 'tcp') {
+      const client = new ModbusRTU();
+      return [client, client.connectTCP(line.host, { port: line.port })];
+    }
+    const client = new ModbusRTU(line.transport === 'rtu-over-tcp' ? rtuOverTcpPort(line.host, line.port, onStale) : serialRtuPort(line.device, line.serial, onStale));
+    return [client, new Promise<void>((resolve, reject) => client.open((error: Error | null | undefined) => (error ? reject(error) : resolve())))];
+  }
+
+  #dispose(client: Client): void {
+    client.destroy(() => {});
+    // modbus-serial's destroy() skips a port without destroy(), which its serial port is: close it,
+    // or the device stays open (and locked) until the process ends.
+    if (this.line.transport === 'rtu' && client.isOpen) client.close(() => {});
+  }
+
   #drop(): void {
     const client = this.#client;
     this.#client = undefined;
-    if (client) client.destroy(() => {});
+    if (client) this.#dispose(client);
     this.#inFlight?.reject(new EndpointUnavailableError(`${this.key}: connection dropped`));
   }
 
   /** Fails queued requests and closes the socket. */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#windowTimer);
     for (const lane of this.#lanes) {
       for (const job of lane.splice(0)) job.reject(new EndpointUnavailableError(`${this.key} is closed`));
     }

@@ -29,7 +29,7 @@ describe('a Modbus endpoint after its requests have settled', () => {
 
   it('keeps none of their responses alive', async () => {
     const device = plant.devices[0];
-    endpoint = new ModbusEndpoint('127.0.0.1', device.port, log, new CollectorMetrics());
+    endpoint = new ModbusEndpoint({ transport: 'tcp', key: `127.0.0.1:${device.port}`, host: '127.0.0.1', port: device.port }, log, new CollectorMetrics());
     const { table, address } = SIMULATED_PROFILE.temperature;
     // Each response is only ever held through a WeakRef here, made in a frame of its own.
     const readWeakly = async () => new WeakRef(await endpoint.read(device.unit_id, table, address, 2, 1_000, false));
