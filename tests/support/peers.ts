@@ -28,6 +28,9 @@ export const peers = {
   // The server module, not just the package: Debian's pymodbus server imports serial_asyncio,
   // which python3-pymodbus only recommends.
   pymodbus: commandPeer('pymodbus', 'python3-pymodbus python3-serial-asyncio', '/usr/bin/python3', ['-c', 'import pymodbus.server']),
+  // pymodbus serving RTU on a serial port needs pyserial (python3-serial) as well.
+  pymodbusSerial: commandPeer('pymodbus with pyserial', 'python3-pymodbus python3-serial python3-serial-asyncio', '/usr/bin/python3', ['-c', 'import serial, pymodbus.server']),
+  socat: commandPeer('socat', 'socat', 'socat', ['-V']),
   chromium: commandPeer('Chromium', 'chromium', '/usr/bin/chromium', ['--version']),
   promtool: commandPeer('promtool', 'prometheus', 'promtool', ['--version']),
   prometheus: commandPeer('Prometheus', 'prometheus', 'prometheus', ['--version']),
@@ -36,12 +39,13 @@ export const peers = {
 } as const;
 
 /**
- * `describe` for tests that need a program from Debian: where it is missing they are skipped
+ * `describe` for tests that need programs from Debian: where it is missing they are skipped
  * with a loud line naming the package; under CI (CI set) they fail instead, so CI cannot pass
  * without them.
  */
-export function describeWithPeer(peer: Peer, title: string, fn: () => void): void {
-  if (peer.available()) {
+export function describeWithPeer(needed: Peer | readonly Peer[], title: string, fn: () => void): void {
+  const peer = (Array.isArray(needed) ? (needed as readonly Peer[]) : [needed as Peer]).find((candidate) => !candidate.available());
+  if (!peer) {
     describe(title, fn);
     return;
   }

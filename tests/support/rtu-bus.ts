@@ -1,5 +1,7 @@
-import type { CollectorMetrics } from '../../collectors/index.js';
-import { deviceFields } from './pymodbus-peer.js';
+import { expect } from 'vitest';
+import type { CollectorMetrics, RunningCollector } from '../../collectors/index.js';
+import { waitFor } from './modbus-processes.js';
+import { deviceFields, PYMODBUS_EXPECTED_ROWS } from './pymodbus-peer.js';
 
 /**
  * Two more units for RTU line tests, next to PYMODBUS_REGISTERS: unit 5 implements input 0 and 3
@@ -37,4 +39,38 @@ ${indented}
 export async function pollCounts(metrics: CollectorMetrics): Promise<Map<string, number>> {
   const polls = await metrics.polls.get();
   return new Map(polls.values.map((value) => [`${String(value.labels.device)}/${String(value.labels.result)}`, value.value]));
+}
+
+/** The units' rows the collector stores from PYMODBUS_REGISTERS and RTU_BUS_REGISTERS (none for the dead unit). */
+export const RTU_BUS_EXPECTED_ROWS = [...PYMODBUS_EXPECTED_ROWS, { loc_id: 'PY-05', temperature: 21.5, humidity: 48, pcv_temperature: 19.25 }];
+
+const LIVE = ['py-1', 'py-2', 'py-3', 'py-gap'];
+
+async function skippedLive(metrics: CollectorMetrics): Promise<Record<string, number>> {
+  const skipped = await metrics.pollsSkipped.get();
+  return Object.fromEntries(LIVE.map((device) => [device, skipped.values.find((value) => value.labels.device === device)?.value ?? 0]));
+}
+
+/**
+ * The bus semantics every RTU line test checks once the collector reads every live unit: the
+ * refused read was split for good; the dead unit timed out until its breaker opened and then
+ * cost only the breaker's probes; and from then on no live unit's poll was ever skipped for want
+ * of the line (the dead unit's rare probes queue behind the live units' reads).
+ */
+export async function expectDeadUnitContained(collector: RunningCollector): Promise<void> {
+  const { metrics, pollers } = collector;
+  expect(pollers.find((poller) => poller.device.id === 'py-gap')?.plan.map((request) => `${request.table}:${request.address}+${request.length}`)).toEqual(['input:0+1', 'input:3+1', 'holding:10+2']);
+  await waitFor('the dead unit\'s breaker to open', async () => ((await pollCounts(metrics)).get('py-dead/timeout') ?? 0) >= 3);
+  const skippedBefore = await skippedLive(metrics);
+  const okBefore = await pollCounts(metrics);
+  const counts = await waitFor('ten more ok polls of every live unit', async () => {
+    const polls = await pollCounts(metrics);
+    return LIVE.every((device) => (polls.get(`${device}/ok`) ?? 0) >= (okBefore.get(`${device}/ok`) ?? 0) + 10) ? polls : undefined;
+  });
+  // Threshold 3, then probes after 1 s and 2 s: at most two more in the ~4 s of ten rounds.
+  const deadTimeouts = counts.get('py-dead/timeout') ?? 0;
+  expect(deadTimeouts).toBeGreaterThanOrEqual(3);
+  expect(deadTimeouts).toBeLessThanOrEqual(6);
+  expect(counts.get('py-dead/ok')).toBeUndefined();
+  expect(await skippedLive(metrics)).toEqual(skippedBefore);
 }
