@@ -8,7 +8,7 @@ import { loadGatewayConfig } from './gateway-config.js';
 import { describeLines, lineBudgets } from './line-budget.js';
 import { startCollector, spoolDirectory } from './collector.js';
 import { replayDeadLetters } from './dead-letter-replay.js';
-import { SimulatedPlant, parseFaults, FAULTS_HINT } from './simulated-plant.js';
+import { SimulatedPlant, parseFaults, FAULTS_HINT, SIMULATED_TRANSPORTS, type SimulatedTransport } from './simulated-plant.js';
 import { seedHistory } from './history-seeding.js';
 
 export const collectCommand = defineCommand({
@@ -53,11 +53,13 @@ function durationOption(name: string, text: string | undefined): number | undefi
 
 export const simulateCommand = defineCommand({
   name: 'simulate',
-  summary: 'Serve simulated temperature/humidity transmitters over Modbus TCP.',
+  summary: 'Serve simulated temperature/humidity transmitters over Modbus TCP, or RTU over TCP like a serial device server.',
   usage:
-    'collector simulate [--host 127.0.0.1] [--port 0] [--devices 4] [--units-per-port 1] [--gateway gw-sim] [--config-host HOST] ' +
+    'collector simulate [--transport tcp|rtu-over-tcp] [--baud-rate 9600] [--host 127.0.0.1] [--port 0] [--devices 4] [--units-per-port 1] [--gateway gw-sim] [--config-host HOST] ' +
     '[--write-config FILE] [--poll-interval 10s] [--faults SPEC] [--seed-history 7d --seed-interval 60s]',
   options: {
+    transport: { type: 'string' },
+    'baud-rate': { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
     devices: { type: 'string' },
@@ -71,6 +73,8 @@ export const simulateCommand = defineCommand({
     'seed-interval': { type: 'string' },
   },
   optionHelp: {
+    transport: 'tcp (Modbus TCP servers, the default) or rtu-over-tcp (serial device servers in TCP server mode: raw RTU frames, one RS-485 bus per port)',
+    'baud-rate': 'speed of the simulated RS-485 buses with rtu-over-tcp (default 9600): answers take the time they would on the wire',
     host: 'address to listen on (default 127.0.0.1)',
     port: 'first TCP port; one port per --units-per-port devices (default 0: free ports)',
     devices: 'number of simulated transmitters (default 4)',
@@ -97,7 +101,12 @@ export const simulateCommand = defineCommand({
     durationOption('poll-interval', pollInterval);
     const seedMs = durationOption('seed-history', values['seed-history']);
     const seedIntervalMs = durationOption('seed-interval', values['seed-interval']) ?? 60_000;
-    const plant = await SimulatedPlant.start({ host, port, devices, unitsPerPort, faults, log });
+    const transport = values.transport ?? 'tcp';
+    if (!(SIMULATED_TRANSPORTS as readonly string[]).includes(transport)) throw errors.usage(`--transport: expected one of ${SIMULATED_TRANSPORTS.join(', ')}, got ${JSON.stringify(transport)}`);
+    if (values['baud-rate'] !== undefined && transport !== 'rtu-over-tcp') throw errors.usage('--baud-rate applies to --transport rtu-over-tcp only');
+    const baudRate = positiveInteger('baud-rate', values['baud-rate'], 9600, 4_000_000);
+    if (baudRate < 300) throw errors.usage('--baud-rate: at least 300');
+    const plant = await SimulatedPlant.start({ host, port, devices, unitsPerPort, faults, log, transport: transport as SimulatedTransport, baudRate });
     lifecycle.onShutdown('simulator', () => plant.stop());
     if (values['write-config']) {
       await fs.writeFile(values['write-config'], plant.gatewayConfig({ gateway, host: values['config-host'] ?? host, pollInterval, timeout: '1s' }));
@@ -107,7 +116,7 @@ export const simulateCommand = defineCommand({
       await seedHistory({ pool: database.pool, gateway, devices: plant.devices, durationMs: seedMs, intervalMs: seedIntervalMs, log });
     }
     process.stdout.write(
-      `${JSON.stringify({ event: 'listening', host, ports: plant.ports, devices: plant.devices.map(({ id, loc_id, port: devicePort, unit_id }) => ({ id, loc_id, port: devicePort, unit_id })) })}\n`,
+      `${JSON.stringify({ event: 'listening', transport, host, ports: plant.ports, devices: plant.devices.map(({ id, loc_id, port: devicePort, unit_id }) => ({ id, loc_id, port: devicePort, unit_id })) })}\n`,
     );
     await lifecycle.untilSignalled();
   },

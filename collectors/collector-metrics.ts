@@ -32,7 +32,7 @@ export class CollectorMetrics {
   readonly clockSteps = new Counter({ name: 'plant_collector_clock_steps_total', help: 'Wall-clock steps of more than 5 s (NTP corrections, manual changes); polling runs on the monotonic clock.', registers: [this.registry] });
   readonly lineUtilization = new Gauge({
     name: 'plant_collector_line_utilization',
-    help: 'Share of the last 10 s each line (a Modbus TCP endpoint or an RTU bus) was busy with requests, their silences and turnaround (1: saturated).',
+    help: 'Share of the last 5 s each line (a Modbus TCP endpoint or an RTU bus) was busy with requests, their silences and turnaround (1: saturated).',
     labelNames: ['line'],
     registers: [this.registry],
   });

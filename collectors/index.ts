@@ -1,11 +1,12 @@
 export { collectorCommands } from './cli.js';
 export { parseGatewayConfig, loadGatewayConfig } from './gateway-config.js';
-export type { GatewayConfig, DeviceSpec, RegisterSpec } from './gateway-types.js';
+export type { GatewayConfig, DeviceSpec, RegisterSpec, LineSpec } from './gateway-types.js';
 export { decodeRaw, encodeRaw, decodeRegister, type DecodedValue, type NullReason } from './register-decoding.js';
 export { planRequests, splitRequest, MAX_REGISTERS_PER_REQUEST, type PlannedRequest } from './request-plan.js';
 export { startCollector, spoolDirectory, STOP_WAIT_MS, type RunningCollector, type CollectorOptions } from './collector.js';
 export { PollSchedule, ClockStepWatch, pollPhases, CLOCK_STEP_THRESHOLD_MS } from './poll-schedule.js';
 export { CircuitBreaker } from './circuit-breaker.js';
+export { lineBudgets, describeLines, readCostMs, characterMs, silenceMs, type LineBudget } from './line-budget.js';
 export { ModbusEndpoint, type ReadResult } from './modbus-endpoint.js';
 export { ReadingJournal, readJournalDirectory, type JournalStats, type JournalOptions } from './reading-journal.js';
 export { encodeFrame, scanFrames, type JournalRecord } from './journal-format.js';

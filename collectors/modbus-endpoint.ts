@@ -68,8 +68,8 @@ const BACKOFF_MAX_MS = 30_000;
 /** Timeouts in a row, from every unit, after which the socket is presumed half-open. */
 const TIMEOUTS_BEFORE_RECONNECT = 3;
 
-/** How often a line's busy share is published (plant_collector_line_utilization). */
-const UTILIZATION_WINDOW_MS = 10_000;
+/** How often a line's busy share is published (plant_collector_line_utilization): the window it covers. */
+const UTILIZATION_WINDOW_MS = 5_000;
 /** At most one "line cannot keep up" log line per line per minute (each with the count since). */
 const OVERRUN_LOG_EVERY_MS = 60_000;
 

@@ -5,6 +5,8 @@ import type { Logger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
 import { encodeRaw } from './register-decoding.js';
 import { simulatedValues } from './simulated-values.js';
+import { SimulatedRtuLine, type UnitAnswer } from './simulated-rtu-line.js';
+import type { SerialFormat } from './gateway-types.js';
 
 export const FAULT_KINDS = ['timeout', 'slow', 'exception', 'gap', 'drop', 'stuck', 'out-of-range', 'nan'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -49,6 +51,17 @@ export interface SimulatedPlantOptions {
   readonly unitsPerPort: number;
   readonly faults: readonly Fault[];
   readonly log: Logger;
+  /** `tcp` (default): Modbus TCP servers; `rtu-over-tcp`: serial device servers, one RS-485 bus per port. */
+  readonly transport?: SimulatedTransport;
+  /** The simulated buses' speed (rtu-over-tcp; default 9600). */
+  readonly baudRate?: number;
+}
+
+export const SIMULATED_TRANSPORTS = ['tcp', 'rtu-over-tcp'] as const;
+export type SimulatedTransport = (typeof SIMULATED_TRANSPORTS)[number];
+
+interface Closable {
+  close(done: () => void): void;
 }
 
 /** Register map every simulated transmitter implements (addresses 2-3 are a gap). */
@@ -73,7 +86,7 @@ type Callback = (error: ModbusError | null, values?: number[]) => void;
 
 export class SimulatedPlant {
   readonly devices: SimulatedDevice[] = [];
-  readonly #servers: ServerTCP[] = [];
+  readonly #servers: Closable[] = [];
   readonly #options: SimulatedPlantOptions;
   readonly #started = Date.now();
   readonly #requests = new Map<string, number>();
@@ -87,7 +100,8 @@ export class SimulatedPlant {
     const plant = new SimulatedPlant(options);
     const ports = Math.ceil(options.devices / options.unitsPerPort);
     for (let p = 0; p < ports; p += 1) {
-      const server = await plant.#listen(options.port === 0 ? 0 : options.port + p, p);
+      const listenPort = options.port === 0 ? 0 : options.port + p;
+      const server = options.transport === 'rtu-over-tcp' ? await plant.#listenRtu(listenPort, p) : await plant.#listen(listenPort, p);
       plant.#servers.push(server.server);
       for (let u = 0; u < options.unitsPerPort; u += 1) {
         const index = p * options.unitsPerPort + u;
@@ -98,6 +112,11 @@ export class SimulatedPlant {
       }
     }
     return plant;
+  }
+
+  /** The character format of the simulated buses (rtu-over-tcp). */
+  get serial(): SerialFormat {
+    return { baudRate: this.#options.baudRate ?? 9600, parity: 'none', dataBits: 8, stopBits: 1 };
   }
 
   get ports(): number[] {
@@ -116,41 +135,71 @@ export class SimulatedPlant {
     return [...encodeRaw(Math.round(temperature * 10), 'int16'), ...encodeRaw(Math.round(values.humidity * 10), 'uint16'), 0, 0, ...encodeRaw(pcv, 'float32', 'CDAB')];
   }
 
-  #read(serverIndex: number, server: () => ServerTCP, table: 'input' | 'holding', address: number, length: number, unitId: number, callback: Callback): void {
+  /** What a unit answers a read, and how late (the `slow` fault); `drop` closes the line's connections first. */
+  #answer(serverIndex: number, table: 'input' | 'holding', address: number, length: number, unitId: number): { outcome: UnitAnswer; delayMs: number; drop: boolean } {
     const device = this.#byUnit.get(`${serverIndex}#${unitId}`);
-    if (!device) {
-      callback({ modbusErrorCode: 0x0b, msg: 'no such unit' });
-      return;
-    }
+    const now = (outcome: UnitAnswer) => ({ outcome, delayMs: 0, drop: false });
+    // Modbus TCP: the gateway answers for a missing unit (0x0B); on an RTU bus nobody does.
+    if (!device) return now(this.#options.transport === 'rtu-over-tcp' ? { silent: true } : { exception: 0x0b });
     const faults = this.#faultsOf(device);
     const count = (this.#requests.get(device.id) ?? 0) + 1;
     this.#requests.set(device.id, count);
     const drop = faults.find((fault) => fault.kind === 'drop');
-    if (drop && count % Math.max(1, drop.arg ?? 10) === 0) {
+    if (drop && count % Math.max(1, drop.arg ?? 10) === 0) return { outcome: { silent: true }, delayMs: 0, drop: true };
+    if (faults.some((fault) => fault.kind === 'timeout')) return now({ silent: true });
+    const exception = faults.find((fault) => fault.kind === 'exception');
+    if (exception) return now({ exception: exception.arg ?? 4 });
+    if (table === 'holding' || address + length > REGISTER_COUNT) return now({ exception: 2 });
+    if (faults.some((fault) => fault.kind === 'gap') && address <= 3 && address + length > 2) return now({ exception: 2 });
+    const words = this.#words(device, faults).slice(address, address + length);
+    const slow = faults.find((fault) => fault.kind === 'slow');
+    return { outcome: { words }, delayMs: slow ? (slow.arg ?? 500) : 0, drop: false };
+  }
+
+  #read(serverIndex: number, server: () => ServerTCP, table: 'input' | 'holding', address: number, length: number, unitId: number, callback: Callback): void {
+    const { outcome, delayMs, drop } = this.#answer(serverIndex, table, address, length, unitId);
+    if (drop) {
       for (const socket of server().socks.keys()) (socket).destroy();
       return;
     }
-    if (faults.some((fault) => fault.kind === 'timeout')) return;
-    const exception = faults.find((fault) => fault.kind === 'exception');
-    if (exception) {
-      callback({ modbusErrorCode: exception.arg ?? 4, msg: 'injected exception' });
+    if ('silent' in outcome) return;
+    if ('exception' in outcome) {
+      callback({ modbusErrorCode: outcome.exception, msg: outcome.exception === 2 ? 'illegal data address' : 'simulated exception' });
       return;
     }
-    if (table === 'holding' || address + length > REGISTER_COUNT) {
-      callback({ modbusErrorCode: 2, msg: 'illegal data address' });
-      return;
-    }
-    if (faults.some((fault) => fault.kind === 'gap') && address <= 3 && address + length > 2) {
-      callback({ modbusErrorCode: 2, msg: 'illegal data address (gap)' });
-      return;
-    }
-    const words = this.#words(device, faults).slice(address, address + length);
-    const slow = faults.find((fault) => fault.kind === 'slow');
-    if (slow) setTimeout(() => callback(null, words), slow.arg ?? 500);
-    else callback(null, words);
+    if (delayMs > 0) setTimeout(() => callback(null, [...outcome.words]), delayMs);
+    else callback(null, [...outcome.words]);
   }
 
-  async #listen(port: number, serverIndex: number): Promise<{ server: ServerTCP; port: number }> {
+  /** A simulated serial device server (RTU over TCP) in front of an RS-485 bus at the plant's baud rate. */
+  async #listenRtu(port: number, serverIndex: number): Promise<{ server: Closable; port: number }> {
+    const line: SimulatedRtuLine = new SimulatedRtuLine(this.serial, (unitId, table, address, length, answer) => {
+      const { outcome, delayMs, drop } = this.#answer(serverIndex, table, address, length, unitId);
+      if (drop) line.dropConnections();
+      else answer(outcome, delayMs);
+    });
+    const tcp = line.server;
+    await this.#bound(tcp, port, () => tcp.listen(port, this.#options.host));
+    const address = tcp.address();
+    return { server: { close: (done) => void line.close().then(done) }, port: typeof address === 'object' && address ? address.port : port };
+  }
+
+  async #bound(tcp: net.Server, port: number, listen?: () => void): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? errors.portInUse('the simulator', `${this.#options.host}:${port}`, 'Use --port 0 to pick free ports.') : error);
+      tcp.once('error', onError);
+      if (tcp.listening) resolve();
+      else
+        tcp.once('listening', () => {
+          tcp.off('error', onError);
+          resolve();
+        });
+      listen?.();
+    });
+  }
+
+  async #listen(port: number, serverIndex: number): Promise<{ server: Closable; port: number }> {
     const holder: { server?: ServerTCP } = {};
     const self = () => holder.server as ServerTCP;
     const vector: IServiceVector = {
@@ -173,19 +222,13 @@ export class SimulatedPlant {
     created.on('error', (error) => this.#options.log.debug({ err: error }, 'simulator error'));
     created.on('serverError', (error) => this.#options.log.debug({ err: error }, 'simulator listener error'));
     const tcp = (created as unknown as { _server: net.Server })._server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'EADDRINUSE' ? errors.portInUse('the simulator', `${this.#options.host}:${port}`, 'Use --port 0 to pick free ports.') : error);
-      tcp.once('error', onError);
-      if (tcp.listening) resolve();
-      else
-        tcp.once('listening', () => {
-          tcp.off('error', onError);
-          resolve();
-        });
-    });
+    await this.#bound(tcp, port);
     const address = tcp.address();
-    return { server: created, port: typeof address === 'object' && address ? address.port : port };
+    const close = (done: () => void) => {
+      for (const socket of created.socks.keys()) socket.destroy();
+      created.close(done);
+    };
+    return { server: { close }, port: typeof address === 'object' && address ? address.port : port };
   }
 
   /** The gateway config (YAML, contract format) that polls this plant. */
@@ -198,8 +241,10 @@ export class SimulatedPlant {
       devices: this.devices.map((device) => ({
         id: device.id,
         loc_id: device.loc_id,
+        ...(this.#options.transport === 'rtu-over-tcp' ? { transport: 'rtu-over-tcp' } : {}),
         host: options.host,
         port: device.port,
+        ...(this.#options.transport === 'rtu-over-tcp' ? { baud_rate: this.serial.baudRate } : {}),
         unit_id: device.unit_id,
         profile: 'sim-transmitter',
       })),
@@ -207,14 +252,6 @@ export class SimulatedPlant {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.#servers.map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            for (const socket of server.socks.keys()) (socket).destroy();
-            server.close(() => resolve());
-          }),
-      ),
-    );
+    await Promise.all(this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 }

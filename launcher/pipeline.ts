@@ -23,6 +23,8 @@ export interface PipelineOptions {
   /** Simulated history the first start seeds (0: none). */
   readonly historyMs: number;
   readonly devices: number;
+  /** How the simulated plant is reached: Modbus TCP, or RTU over TCP through a simulated serial device server (all devices on one bus). */
+  readonly transport?: 'tcp' | 'rtu-over-tcp';
 }
 
 /**
@@ -169,7 +171,7 @@ async function startChildren(context: StartContext): Promise<void> {
     const started = Date.now();
     if (seed) log.info({ history: formatDuration(context.historyMs), devices: context.devices }, 'first start: seeding simulated history');
     const listening = await startSimulator(context, env, gatewayConfig, seed);
-    log.info({ ports: listening.ports, locations: listening.devices.map((device) => device.loc_id) }, 'simulated plant serving Modbus TCP');
+    log.info({ ports: listening.ports, locations: listening.devices.map((device) => device.loc_id) }, context.transport === 'rtu-over-tcp' ? 'simulated plant serving RTU over TCP (one serial device server)' : 'simulated plant serving Modbus TCP');
     if (seed) {
       await tree.task({ name: 'backfill', bin: 'aggregator', args: ['backfill', '--start', days.start, '--end', days.end], env });
       log.info({ seconds: (Date.now() - started) / 1000, ...days }, 'first start: simulated history seeded and aggregated');
@@ -186,6 +188,8 @@ async function startSimulator(context: StartContext, env: NodeJS.ProcessEnv, con
   let onListening: (event: ListeningEvent) => void = () => {};
   const listening = new Promise<ListeningEvent>((resolve) => (onListening = resolve));
   const args = ['simulate', '--host', '127.0.0.1', '--port', '0', '--devices', String(context.devices), '--write-config', configFile];
+  // A serial device server: every transmitter on one RS-485 bus behind one TCP port.
+  if (context.transport === 'rtu-over-tcp') args.push('--transport', 'rtu-over-tcp', '--units-per-port', String(context.devices));
   if (seed) args.push('--seed-history', formatDuration(context.historyMs), '--seed-interval', '60s');
   context.tree.service({
     name: 'simulator',
