@@ -19,7 +19,7 @@ const WARMUP_SECONDS = 5;
 const BIN = path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'bin', 'collector.js');
 const CLOCK_TICKS = 100;
 
-function spawnBin(args: string[], env: Record<string, string>) {
+export function spawnBin(args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
@@ -28,7 +28,7 @@ function spawnBin(args: string[], env: Record<string, string>) {
   return { child, output, exited };
 }
 
-async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -39,7 +39,7 @@ async function until<T>(what: string, check: () => T | undefined | Promise<T | u
 }
 
 /** utime + stime of a process, in seconds, from /proc (Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
+export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
@@ -50,7 +50,7 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
