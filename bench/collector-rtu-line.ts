@@ -133,6 +133,8 @@ export async function run(): Promise<BenchResult> {
       row('CPU ratio to the Modbus TCP baseline', (m) => (m.cpuPercent / tcp.cpuPercent).toFixed(2)),
       `| machine load average (1 min, ${os.cpus().length} cores) at the end | ${(load1 ?? 0).toFixed(1)} | | | |`,
       '',
+      'Command: `BENCH_ONLY=collector-rtu-line npm run bench` (knobs: BENCH_RTU_DEVICES, BENCH_RTU_BAUD, BENCH_RTU_SECONDS).',
+      '',
     ].join('\n');
     return { title: 'collector rtu line', markdown };
   } finally {

@@ -16,7 +16,7 @@ export { isDatabaseUnreachable } from './database-errors.js';
 export { readDeadLetters, DEAD_LETTER_FILE } from './dead-letters.js';
 export { CollectorMetrics } from './collector-metrics.js';
 export { writeReadings, writeReadingsThatMayRepeat, copyReadingsPlain } from './raw-table-writer.js';
-export { SimulatedPlant, parseFaults, locationName, SIMULATED_PROFILE } from './simulated-plant.js';
+export { SimulatedPlant, parseFaults, locationName, SIMULATED_PROFILE, SIMULATED_TRANSPORTS, type SimulatedTransport } from './simulated-plant.js';
 export { simulatedValues } from './simulated-values.js';
 export { seedHistory } from './history-seeding.js';
 export type { Reading, ReadingBatch, ReadingValues } from './reading.js';
