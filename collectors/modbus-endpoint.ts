@@ -128,11 +128,14 @@ export class ModbusEndpoint {
   }
 
   /**
-   * A device's poll came due while its previous one was still waiting for this line: the line
-   * cannot keep up with the configured intervals. Counted and logged (rate-limited), never
+   * A device's poll came due while its previous one was still running. When requests are queued
+   * for the line, the line cannot keep up with the configured intervals. Counted and logged (rate-limited), never
    * absorbed by stretching the interval.
    */
   overrun(deviceId: string): void {
+    // With nothing queued the device's previous poll is only waiting for its own answer (a timeout
+    // longer than the interval): the device is slow, not the line (polls_skipped_total counts it).
+    if (this.#lanes[0].length + this.#lanes[1].length === 0) return;
     this.#metrics.lineOverruns.inc({ line: this.key });
     this.#overruns += 1;
     const now = performance.now();
