@@ -170,4 +170,18 @@ describe('gateway config: transports', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('collector simulate refuses an unknown transport and a baud rate without RTU, exit 2', async () => {
+    const refused = async (args: string[]) =>
+      run(process.execPath, ['dist/bin/collector.js', 'simulate', '--port', '0', ...args]).then(
+        () => undefined,
+        (error: { code: number; stderr: string }) => error,
+      );
+    const unknown = await refused(['--transport', 'rtu']);
+    expect(unknown?.code).toBe(2);
+    expect(unknown?.stderr).toContain('--transport: expected one of tcp, rtu-over-tcp, got "rtu"');
+    const baud = await refused(['--baud-rate', '9600']);
+    expect(baud?.code).toBe(2);
+    expect(baud?.stderr).toContain('--baud-rate applies to --transport rtu-over-tcp only');
+  });
 });
