@@ -129,8 +129,8 @@ export class ModbusEndpoint {
 
   /**
    * A device's poll came due while its previous one was still running. When requests are queued
-   * for the line, the line cannot keep up with the configured intervals. Counted and logged (rate-limited), never
-   * absorbed by stretching the interval.
+   * for the line, the line cannot keep up with the configured intervals: counted and logged
+   * (rate-limited), never absorbed by stretching the interval.
    */
   overrun(deviceId: string): void {
     // With nothing queued the device's previous poll is only waiting for its own answer (a timeout
