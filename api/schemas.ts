@@ -110,6 +110,33 @@ function aggregateFields(over: string) {
     pcv_temperature_max: pcv.max,
     pcv_temperature_avg: pcv.avg,
     pcv_temperature_count: pcv.count,
+    ...climateFields(over),
+  };
+}
+
+/** Dew point, excursions against the threshold version in force at each reading, and the MKT's Arrhenius sum. */
+function climateFields(over: string) {
+  const unknown = 'NULL when unknown: aggregated before migration 0004 and its raw rows are gone';
+  const count = (metric: string, direction: 'above' | 'below') =>
+    nullable<number>('integer', {
+      description: `Readings of ${over} with ${metric} strictly ${direction} the ${direction === 'above' ? 'max' : 'min'} limit of the threshold version in force at their capture_dt; NULL when no version set that limit (or ${unknown})`,
+    });
+  const delta = (metric: string, direction: 'above' | 'below', unit: string) => nullableNumber(`${unit}; the largest distance of ${metric} ${direction} that limit; NULL when no reading was ${direction} it`);
+  return {
+    dew_point_avg: nullableNumber(`°C; AVG dew point (Magnus, a = 17.625, b = 243.04 °C) over ${over} with temperature and humidity (> 0 %RH) (${unknown})`),
+    dew_point_max: nullableNumber(`°C; MAX dew point over ${over}`),
+    dew_point_count: nullable<number>('integer', { description: `Readings of ${over} with a dew point (${unknown})` }),
+    temperature_above_count: count('temperature', 'above'),
+    temperature_below_count: count('temperature', 'below'),
+    humidity_above_count: count('humidity', 'above'),
+    humidity_below_count: count('humidity', 'below'),
+    temperature_above_max_delta: delta('temperature', 'above', '°C'),
+    temperature_below_max_delta: delta('temperature', 'below', '°C'),
+    humidity_above_max_delta: delta('humidity', 'above', '%RH'),
+    humidity_below_max_delta: delta('humidity', 'below', '%RH'),
+    temperature_arrhenius_sum: nullableNumber(
+      `Σ exp(−ΔH/(R·T)) over ${over} with a temperature, T in K, ΔH = 83.144 kJ/mol, R = 8.314462618 J/(mol·K): MKT of a range = (ΔH/R) / −ln(Σ sums / Σ temperature_count) (${unknown})`,
+    ),
   };
 }
 
@@ -150,6 +177,18 @@ export const HourlyRow = Type.Object(
         pcv_temperature_max: null,
         pcv_temperature_avg: null,
         pcv_temperature_count: 0,
+        dew_point_avg: 7.8,
+        dew_point_max: 8.6,
+        dew_point_count: 358,
+        temperature_above_count: 0,
+        temperature_below_count: 0,
+        humidity_above_count: 12,
+        humidity_below_count: 0,
+        temperature_above_max_delta: null,
+        temperature_below_max_delta: null,
+        humidity_above_max_delta: 1.0,
+        humidity_below_max_delta: null,
+        temperature_arrhenius_sum: 1.0e-12,
         sample_count: 360,
         expected_count: 360,
         coverage: 1,
@@ -169,6 +208,7 @@ export const DailyRow = Type.Object({
   ...aggregateFields('the day’s readings (AVG: the hours’ AVGs weighted by their counts)'),
   sample_count: Type.Integer(),
   ...coverageFields('the day’s complete hours, hours without readings included'),
+  mkt: nullableNumber('°C; mean kinetic temperature of the day’s readings (ΔH = 83.144 kJ/mol), exact from the hours’ Arrhenius sums; NULL without readings or when an hour lacks its sum'),
 });
 export type DailyRow = Static<typeof DailyRow>;
 
