@@ -73,11 +73,21 @@ export const LocationInput = Type.Object(
     humidity_min: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
     humidity_max: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
     active: Type.Optional(Type.Boolean({ default: true })),
+    reason: Type.Optional(
+      Type.String({ maxLength: 1000, description: 'Why: recorded in the audit log; required when the thresholds change (a 400 problem otherwise)' }),
+    ),
+    valid_from: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When the thresholds given take effect (default: now). A past instant records a correction: a new version in force from then, never an overwrite; the affected hours are recomputed by the next aggregator run. Not in the future.',
+      }),
+    ),
   },
   {
     additionalProperties: false,
-    description: 'The whole master row: omitted fields become null (active: true)',
-    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true }],
+    description: 'The whole master row: omitted fields become null (active: true). Threshold changes are versioned (location_threshold) and audited.',
+    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, reason: 'mapping study 2024-03' }],
   },
 );
 export type LocationInput = Static<typeof LocationInput>;

@@ -30,3 +30,15 @@ export {
   type ThresholdVersion,
   type ThresholdLimits,
 } from './location-thresholds.js';
+export {
+  appendAudit,
+  appendAuditWithPool,
+  commandActor,
+  listAudit,
+  verifyAuditChain,
+  type AuditAction,
+  type AuditEntry,
+  type AuditEntryInput,
+  type ChainBreak,
+  type ChainReport,
+} from './audit-log.js';

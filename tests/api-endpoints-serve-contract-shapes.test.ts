@@ -132,13 +132,17 @@ describe('API endpoints over real HTTP', () => {
   });
 
   it('create and replace a location with PUT, rejecting bad bodies with the field named', async () => {
-    const body = { name: 'Store', plant: 'P2', temperature_max: 25, humidity_min: 10 };
+    const body = { name: 'Store', plant: 'P2', temperature_max: 25, humidity_min: 10, reason: 'initial limits' };
     const put = (value: unknown, contentType = 'application/json') =>
       get('/v1/locations/D-04', { method: 'PUT', headers: { 'content-type': contentType }, body: typeof value === 'string' ? value : JSON.stringify(value) });
     const created = await put(body);
     expect(created.status).toBe(201);
     expect(await created.json()).toEqual({ loc_id: 'D-04', name: 'Store', plant: 'P2', area: null, temperature_min: null, temperature_max: 25, humidity_min: 10, humidity_max: null, active: true, registered: true });
-    const replaced = await put({ name: 'Store 2', active: false });
+    // Changing thresholds needs a reason, for the audit trail.
+    const unexplained = await put({ name: 'Store 2', active: false });
+    expect(unexplained.status).toBe(400);
+    expect(((await unexplained.json()) as { errors: Row[] }).errors).toEqual([expect.objectContaining({ name: 'reason', in: 'body' })]);
+    const replaced = await put({ name: 'Store 2', active: false, reason: 'limits withdrawn' });
     expect(replaced.status).toBe(200);
     expect(await replaced.json()).toMatchObject({ name: 'Store 2', plant: null, temperature_max: null, active: false });
 

@@ -2,7 +2,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import Type from 'typebox';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
-import { findLocation, listLocations, thresholdProblems, upsertLocation } from '../queries/locations.js';
+import { LocationSaveRefused, findLocation, listLocations, saveLocation, thresholdProblems, type SavedLocation } from '../queries/locations.js';
 import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
 import { bearerSecurity } from './security.js';
 
@@ -75,8 +75,16 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           problems.map((message) => ({ name: message.split(' ')[0] ?? 'body', in: 'body', message })),
         );
       }
-      const { location, created } = await upsertLocation(app.db, request.params.locId, request.body);
-      request.log.info({ loc_id: location.loc_id, created }, 'location saved');
+      const actor = request.caller?.keyId ?? 'anonymous';
+      let saved: SavedLocation;
+      try {
+        saved = await app.db.transaction().execute((trx) => saveLocation(trx, request.params.locId, request.body, { actor, now: app.settings.now() }));
+      } catch (error) {
+        if (error instanceof LocationSaveRefused) throw apiErrors.validation(error.message, [{ name: error.field, in: 'body', message: error.message }]);
+        throw error;
+      }
+      const { location, created } = saved;
+      request.log.info({ loc_id: location.loc_id, created, threshold_version: saved.thresholdVersion }, 'location saved');
       return reply.code(created ? 201 : 200).header('cache-control', 'no-store').send(location);
     },
   );
