@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { CLIMATE_COLUMNS } from '../db/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTestDatabase } from './support/database.js';
@@ -260,7 +261,7 @@ describe('API endpoints over real HTTP', () => {
     const daily = await get('/v1/locations/A-01/daily?from=2024-06-01&to=2024-06-03&format=csv');
     expect((await daily.text()).trimEnd().split('\r\n')).toHaveLength(3);
     const alarms = await get('/v1/alarms?from=2024-06-01&to=2024-06-10&format=csv');
-    expect((await alarms.text()).split('\r\n')[0]).toBe('loc_id,bucket,ymd,hh,metric,aggregate,threshold,limit,value,excess');
+    expect((await alarms.text()).split('\r\n')[0]).toBe('loc_id,bucket,ymd,hh,metric,threshold,readings,minutes,excess');
     expect((await get('/v1/locations/NOPE/hourly?format=csv')).status).toBe(404);
   });
 
@@ -347,26 +348,28 @@ describe('API endpoints over real HTTP', () => {
     expect((pipeline.aggregation as Row).dirty_hours).toBe(2);
   });
 
-  it('list hours that crossed thresholds, with the threshold and the excess', async () => {
-    // Hour i has temperature_avg 20 + 0.1 i and max 1 more: the max crosses 30 from i = 91.
+  it('list hours with readings beyond thresholds, with the readings, minutes and the excess', async () => {
+    // The aggregator's excursion counts (tests/api-excursions-mkt-and-audit-from-hourly-rows-and-raw.test.ts
+    // computes them from raw); here written by hand: hour i's max 21 + 0.1 i crosses 30 from i = 91.
+    const { db } = database();
+    await sql`UPDATE temperature SET temperature_above_count = 5, temperature_above_max_delta = temperature_max - 30, expected_count = 60
+              WHERE loc_id = 'A-01' AND temperature_max > 30`.execute(db);
+    await sql`UPDATE temperature SET humidity_below_count = 2, humidity_below_max_delta = 3
+              WHERE loc_id = 'A-01' AND bucket = ${new Date(START.getTime() + 150 * HOUR)}`.execute(db);
     const from = new Date(START.getTime() + 90 * HOUR).toISOString();
     const to = new Date(START.getTime() + 100 * HOUR).toISOString();
     const alarms = await json<Collection<Row>>(`/v1/alarms?from=${from}&to=${to}`);
     expect(alarms.data).toHaveLength(9);
-    for (const alarm of alarms.data) {
-      expect(alarm).toMatchObject({ loc_id: 'A-01', metric: 'temperature', aggregate: 'max', threshold: 'max', limit: 30 });
-      expect(alarm.value as number).toBeGreaterThan(30);
-      expect(alarm.excess as number).toBeCloseTo((alarm.value as number) - 30, 9);
-    }
-    expect(alarms.data[0]).toMatchObject({ bucket: new Date(START.getTime() + 91 * HOUR).toISOString(), ymd: '20240604', hh: '19', value: 30.1 });
+    for (const alarm of alarms.data) expect(alarm).toMatchObject({ loc_id: 'A-01', metric: 'temperature', threshold: 'max', readings: 5, minutes: 5 });
+    expect(alarms.data[0]).toMatchObject({ bucket: new Date(START.getTime() + 91 * HOUR).toISOString(), ymd: '20240604', hh: '19' });
+    expect(alarms.data[0]?.excess as number).toBeCloseTo(0.1, 9);
     const page = await json<Collection<Row>>(`/v1/alarms?from=${from}&to=${to}&limit=4&loc_id=A-01`);
     expect(page.data).toEqual(alarms.data.slice(0, 4));
     const rest = await json<Collection<Row>>(`/v1/alarms?from=${from}&to=${to}&limit=4&loc_id=A-01&cursor=${encodeURIComponent(page.next_cursor ?? '')}`);
     expect(rest.data).toEqual(alarms.data.slice(4, 8));
-    // Later hours cross the avg too, and a min threshold is crossed below it.
     const late = await json<Collection<Row>>(`/v1/alarms?from=${new Date(START.getTime() + 150 * HOUR).toISOString()}&to=${new Date(START.getTime() + 151 * HOUR).toISOString()}`);
-    expect(late.data.map((alarm) => `${String(alarm.aggregate)}>${String(alarm.threshold)}`)).toEqual(['max>max', 'avg>max']);
-    expect(late.data[1]?.excess as number).toBeCloseTo(5, 9);
+    expect(late.data.map((alarm) => `${String(alarm.metric)}>${String(alarm.threshold)}`)).toEqual(['temperature>max', 'humidity>min']);
+    expect(late.data[1]?.excess).toBe(3);
   });
 
   it('reject reversed, oversized and malformed ranges with 400 naming the parameter', async () => {
