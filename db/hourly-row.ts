@@ -60,7 +60,7 @@ export function mktCelsius(sum: RawBuilder<unknown>, count: RawBuilder<unknown>,
  * diverges) and at T ≤ −b (outside the formula).
  */
 const MAGNUS_GAMMA = 'CASE WHEN r.humidity > 0 AND r.temperature > -243.04 THEN ln(r.humidity / 100) + 17.625 * r.temperature / (243.04 + r.temperature) END';
-const DEW_POINT = `CASE WHEN (${MAGNUS_GAMMA}) < 17.625 THEN 243.04 * (${MAGNUS_GAMMA}) / (17.625 - (${MAGNUS_GAMMA})) END`;
+const DEW_POINT = 'CASE WHEN g.gamma < 17.625 THEN 243.04 * g.gamma / (17.625 - g.gamma) END';
 
 /**
  * The raw rows of `where` (over `temperature_raw r`) as the aggregates read them: the readings,
@@ -68,13 +68,22 @@ const DEW_POINT = `CASE WHEN (${MAGNUS_GAMMA}) < 17.625 THEN 243.04 * (${MAGNUS_
  * none). `spans` is THRESHOLD_SPANS under the name the caller gave it.
  */
 function readings(where: RawBuilder<unknown>): RawBuilder<unknown> {
+  // OFFSET 0 keeps each level a subquery of its own: PostgreSQL would otherwise pull it up and
+  // copy the expression into every aggregate that reads it (γ and the dew point three times
+  // each, every logarithm of a reading computed nine times; bench/aggregator-climate-columns.ts).
   return sql`
-    SELECT r.loc_id, r.capture_dt, r.temperature, r.humidity, r.pcv_temperature, ${sql.raw(DEW_POINT)} AS dew_point,
-           s.temperature_min AS temperature_min_limit, s.temperature_max AS temperature_max_limit,
-           s.humidity_min AS humidity_min_limit, s.humidity_max AS humidity_max_limit
-    FROM temperature_raw r
-    LEFT JOIN spans s ON s.loc_id = r.loc_id AND r.capture_dt >= s.valid_from AND r.capture_dt < s.valid_to
-    WHERE ${where}`;
+    SELECT g.loc_id, g.capture_dt, g.temperature, g.humidity, g.pcv_temperature, ${sql.raw(DEW_POINT)} AS dew_point,
+           g.temperature_min_limit, g.temperature_max_limit, g.humidity_min_limit, g.humidity_max_limit
+    FROM (
+      SELECT r.loc_id, r.capture_dt, r.temperature, r.humidity, r.pcv_temperature, ${sql.raw(MAGNUS_GAMMA)} AS gamma,
+             s.temperature_min AS temperature_min_limit, s.temperature_max AS temperature_max_limit,
+             s.humidity_min AS humidity_min_limit, s.humidity_max AS humidity_max_limit
+      FROM temperature_raw r
+      LEFT JOIN spans s ON s.loc_id = r.loc_id AND r.capture_dt >= s.valid_from AND r.capture_dt < s.valid_to
+      WHERE ${where}
+      OFFSET 0
+    ) AS g
+    OFFSET 0`;
 }
 
 const METRIC_AGGREGATES = METRICS.flatMap((metric): [string, string][] => [
