@@ -362,6 +362,37 @@ export const Mkt = Type.Object(
 );
 export type Mkt = Static<typeof Mkt>;
 
+export const ThresholdVersion = Type.Object(
+  {
+    loc_id: Type.String(),
+    version: Type.Integer({ description: 'Increasing with the order versions were recorded' }),
+    valid_from: Type.String({ description: 'In force from here (inclusive), until the next later valid_from; ISO 8601 UTC, or -infinity for the limits on record before versioning' }),
+    ...thresholds,
+    changed_by: Type.String({ description: 'API key id, or os:<user> for a command' }),
+    reason: Type.String(),
+    recorded_at: timestamp('When the version was recorded'),
+    in_force_now: Type.Boolean({ description: 'This version is the one in force now' }),
+  },
+  {
+    examples: [
+      {
+        loc_id: 'A-01',
+        version: 3,
+        valid_from: '2024-03-01T00:00:00.000Z',
+        temperature_min: 15,
+        temperature_max: 25,
+        humidity_min: null,
+        humidity_max: 60,
+        changed_by: 'key-1',
+        reason: 'mapping study 2024-03',
+        recorded_at: '2024-03-04T09:12:00.000Z',
+        in_force_now: true,
+      },
+    ],
+  },
+);
+export type ThresholdVersion = Static<typeof ThresholdVersion>;
+
 export const AuditEntry = Type.Object(
   {
     id: Type.Integer({ description: 'Position in the chain, from 1, without gaps' }),

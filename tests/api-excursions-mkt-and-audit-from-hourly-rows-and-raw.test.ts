@@ -148,6 +148,13 @@ describe('excursions, MKT and the audit log over HTTP', () => {
     expect(page.data).toHaveLength(1);
     expect(page.next_cursor === null).toBe(all.data.length === 1);
     for (const method of ['POST', 'PUT', 'DELETE']) expect((await get('/v1/audit', { method })).status).toBe(404);
+    // The versions of a location, and which is in force; -infinity for the limits on record before versioning.
+    await sql`INSERT INTO location_threshold (loc_id, valid_from, temperature_max, changed_by, reason) VALUES ('E-01', '-infinity', 30, 'migration 0004', 'on record')`.execute(database().db);
+    const versions = await json<{ data: Row[] }>('/v1/locations/E-01/thresholds');
+    expect(versions.data.map((version) => [version.valid_from, version.temperature_max, version.changed_by, version.in_force_now])).toEqual([
+      ['2024-05-01T00:00:00.000Z', 25, 'key-1', true],
+      ['-infinity', 30, 'migration 0004', false],
+    ]);
     // A valid_from in the future is refused.
     const future = await get('/v1/locations/E-01', {
       method: 'PUT',

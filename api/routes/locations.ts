@@ -3,7 +3,8 @@ import Type from 'typebox';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
 import { LocationSaveRefused, findLocation, listLocations, saveLocation, thresholdProblems, type SavedLocation } from '../queries/locations.js';
-import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
+import { Location, LocationInput, LocId, ThresholdVersion, collection, pageQuery, problemResponses } from '../schemas.js';
+import { thresholdHistory, thresholdsInForce } from '../../db/index.js';
 import { bearerSecurity } from './security.js';
 
 const LocationParams = Type.Object({ locId: LocId });
@@ -49,6 +50,37 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       const location = await findLocation(app.db, request.params.locId);
       if (!location) throw apiErrors.locationNotFound(request.params.locId);
       return sendJson(request, reply, location, false);
+    },
+  );
+
+  app.get(
+    '/locations/:locId/thresholds',
+    {
+      schema: {
+        tags: ['locations'],
+        summary: 'Every threshold version of a location',
+        operationId: 'listLocationThresholds',
+        description:
+          'Versions in the order they were recorded (never changed or removed). The version in force at an instant is the one with the latest valid_from at or before it; ' +
+          'of equal valid_from, the one recorded last. Never paged (next_cursor is null).',
+        security: bearerSecurity,
+        params: LocationParams,
+        response: { 200: collection(ThresholdVersion, 'Threshold versions'), ...problemResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { locId } = request.params;
+      if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
+      const [versions, current] = await Promise.all([thresholdHistory(app.db, locId), thresholdsInForce(app.db, locId, app.settings.now())]);
+      // node-postgres reads -infinity (the limits on record before versioning) as a number, not a Date.
+      const validFrom = (at: unknown) => (at instanceof Date && Number.isFinite(at.getTime()) ? at.toISOString() : '-infinity');
+      const data = versions.map((version) => ({
+        ...version,
+        valid_from: validFrom(version.valid_from),
+        recorded_at: version.recorded_at.toISOString(),
+        in_force_now: version.version === current?.version,
+      }));
+      return sendJson(request, reply, { data, next_cursor: null }, false);
     },
   );
 
