@@ -106,6 +106,15 @@ describe('excursions, MKT and the audit log over HTTP', () => {
       expect(twoLevel.source).toBe(source);
       expect(Math.abs((twoLevel.mkt as number) - closedForm), query).toBeLessThan(1e-9 * closedForm);
     }
+    // A late reading in an aggregated hour, not re-aggregated yet: that hour is read from raw, not from its stale row.
+    await insertReadings(database().db, [{ loc_id: 'M-01', at: '2024-05-01T11:30:30Z', values: [30, 50, null] }]);
+    const late = await json<Row>('/v1/locations/M-01/mkt?from=2024-05-01T10:00:00Z&to=2024-05-01T13:00:00Z');
+    expect(late).toMatchObject({ source: 'hourly+raw', hours: 2, readings: 181 });
+    const withLate = mktOf([...Array.from({ length: 180 }, () => term(21.5)), term(30)]);
+    expect(Math.abs((late.mkt as number) - withLate)).toBeLessThan(1e-9 * withLate);
+    await sql`DELETE FROM temperature_raw WHERE loc_id = 'M-01' AND capture_dt = '2024-05-01T11:30:30Z'`.execute(database().db);
+    await new ScheduledAggregator({ db: database().db, timezone: 'UTC', log: silentLog, clock: manualClock('2024-05-01T13:05:00Z') }).runOnce('test');
+
     // Another ΔH is computed from raw readings, and says so.
     const other = await json<Row>('/v1/locations/M-02/mkt?from=2024-05-01T10:00:00Z&to=2024-05-01T13:00:00Z&delta_h=100');
     const dhOverR = 100_000 / 8.314462618;
