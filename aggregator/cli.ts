@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import cliProgress from 'cli-progress';
 import cron from 'node-cron';
-import { openDatabase } from '../db/index.js';
+import { appendAudit, commandActor, openDatabase } from '../db/index.js';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
 import { componentLogger, type Logger } from '../runtime/logger.js';
@@ -11,6 +11,7 @@ import { differingColumns, type HourDifference } from './hourly-rollup.js';
 import { createAggregatorMetrics, serveMetrics } from './metrics.js';
 import { parseDayRange } from './plant-days.js';
 import { pruneRaw } from './raw-retention.js';
+import { readState } from './aggregator-state.js';
 import { ScheduledAggregator, startSchedule } from './scheduled-aggregator.js';
 import { verify, type VerifyReport } from './verify.js';
 
@@ -115,6 +116,14 @@ export const backfillCommand = defineCommand({
       signal: lifecycle.signal,
     }).finally(() => reporter.stop());
     const scope = `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`;
+    if (!dryRun) {
+      await appendAudit(database.db, {
+        actor: commandActor(),
+        action: 'aggregator.backfill',
+        subject: scope,
+        after: { days: summary.days, hours: summary.hours, written: summary.written, unchanged: summary.unchanged, removed: summary.removed, frozen_days: summary.frozenDays },
+      });
+    }
     process.stdout.write(
       `${dryRun ? 'dry run, nothing written: ' : ''}backfill ${scope}: ${summary.days} day(s), ${summary.hours} hour(s) with data; ` +
         `${summary.written} ${dryRun ? 'would be written' : 'written'}, ${summary.unchanged} unchanged, ${summary.removed} ${dryRun ? 'would be removed' : 'removed'}; ` +
@@ -177,7 +186,17 @@ export const verifyCommand = defineCommand({
       repair: values.repair === true,
       onWrong: json ? undefined : (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
     });
-    if (report.repaired !== undefined && report.wrong.length > 0) log.warn({ wrong: report.wrong.length, repaired: report.repaired }, 'verify repaired wrong hours');
+    if (report.repaired !== undefined && report.wrong.length > 0) {
+      log.warn({ wrong: report.wrong.length, repaired: report.repaired }, 'verify repaired wrong hours');
+      // What the hours were and what they became, as verify saw them.
+      await appendAudit(database.db, {
+        actor: commandActor(),
+        action: 'aggregator.verify-repair',
+        subject: `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`,
+        before: report.wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, kind: difference.kind, values: difference.stored })),
+        after: { repaired: report.repaired, hours: report.wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, values: difference.fresh })) },
+      });
+    }
     if (json) {
       process.stdout.write(`${verifyJson(report, { start, end, timezone: config.timezone, location: values.location ?? null })}\n`);
     } else {
@@ -205,7 +224,15 @@ export const pruneCommand = defineCommand({
     const retentionMs = config.aggregator.rawRetentionMs;
     if (retentionMs === undefined) throw errors.config('RAW_RETENTION', 'raw retention is off; set it (e.g. 90d) to prune');
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator prune' });
+    const before = await readState(database.db);
     const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal, log });
+    await appendAudit(database.db, {
+      actor: commandActor(),
+      action: 'aggregator.prune',
+      subject: `RAW_RETENTION ${formatDuration(retentionMs)}`,
+      before: { frozen_before: before.frozenBefore?.toISOString() ?? null },
+      after: { frozen_before: report.frozenBefore?.toISOString() ?? null, raw_rows_deleted: report.rawRowsDeleted, hours_aggregated_first: report.hoursAggregated },
+    });
     process.stdout.write(
       `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.rawRowsDeleted} raw rows deleted; ` +
         `hours before ${report.frozenBefore?.toISOString() ?? '(none)'} are frozen\n`,

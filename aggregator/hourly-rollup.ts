@@ -105,6 +105,9 @@ export async function applyRollup(db: Kysely<Database>, scope: HourScope, timezo
   return { hours: row.hours, rawRows: row.raw_rows, written: row.written, unchanged: row.hours - row.written, removed: row.removed };
 }
 
+/** Columns that are sums of floats (AVGs, the Arrhenius sum): equal within a relative 1e-9 by the contract. */
+const FLOAT_SUM_COLUMNS = /_(avg|sum)$/;
+
 export type DifferenceKind = 'missing' | 'extra' | 'changed';
 
 /** One hour where the stored row is not what the raw rows give. Values as JSON (null when absent). */
@@ -129,7 +132,7 @@ export interface RangeComparison {
 /**
  * Compares the stored hourly rows of a range with a fresh aggregation, writing nothing.
  * `exact` compares as the upsert does (what a backfill would rewrite, for --dry-run);
- * `tolerant` compares the raw-derived columns as the contract does (MIN, MAX and counts exactly, AVG within a relative 1e-9,
+ * `tolerant` compares the raw-derived columns as the contract does (MIN, MAX and counts exactly, AVGs and sums within a relative 1e-9,
  * for verify, which must not flag a row computed by another plan or version).
  */
 export async function compareRange(
@@ -144,7 +147,7 @@ export async function compareRange(
     mode === 'exact'
       ? sql`(${columnList('f')}) IS NOT DISTINCT FROM (${columnList('s')})`
       : sql.raw(
-          RAW_DERIVED_COLUMNS.map((column) => (column.endsWith('_avg') ? close(column) : `f.${column} IS NOT DISTINCT FROM s.${column}`)).join(
+          RAW_DERIVED_COLUMNS.map((column) => (FLOAT_SUM_COLUMNS.test(column) ? close(column) : `f.${column} IS NOT DISTINCT FROM s.${column}`)).join(
             ' AND ',
           ),
         );

@@ -73,11 +73,21 @@ export const LocationInput = Type.Object(
     humidity_min: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
     humidity_max: Type.Optional(nullable<number>('number', { minimum: 0, maximum: 100 })),
     active: Type.Optional(Type.Boolean({ default: true })),
+    reason: Type.Optional(
+      Type.String({ maxLength: 1000, description: 'Why: recorded in the audit log; required when the thresholds change (a 400 problem otherwise)' }),
+    ),
+    valid_from: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When the thresholds given take effect (default: now). A past instant records a correction: a new version in force from then, never an overwrite; the affected hours are recomputed by the next aggregator run. Not in the future.',
+      }),
+    ),
   },
   {
     additionalProperties: false,
-    description: 'The whole master row: omitted fields become null (active: true)',
-    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true }],
+    description: 'The whole master row: omitted fields become null (active: true). Threshold changes are versioned (location_threshold) and audited.',
+    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, reason: 'mapping study 2024-03' }],
   },
 );
 export type LocationInput = Static<typeof LocationInput>;
@@ -110,6 +120,33 @@ function aggregateFields(over: string) {
     pcv_temperature_max: pcv.max,
     pcv_temperature_avg: pcv.avg,
     pcv_temperature_count: pcv.count,
+    ...climateFields(over),
+  };
+}
+
+/** Dew point, excursions against the threshold version in force at each reading, and the MKT's Arrhenius sum. */
+function climateFields(over: string) {
+  const unknown = 'NULL when unknown: aggregated before migration 0004 and its raw rows are gone';
+  const count = (metric: string, direction: 'above' | 'below') =>
+    nullable<number>('integer', {
+      description: `Readings of ${over} with ${metric} strictly ${direction} the ${direction === 'above' ? 'max' : 'min'} limit of the threshold version in force at their capture_dt; NULL when no version set that limit (or ${unknown})`,
+    });
+  const delta = (metric: string, direction: 'above' | 'below', unit: string) => nullableNumber(`${unit}; the largest distance of ${metric} ${direction} that limit; NULL when no reading was ${direction} it`);
+  return {
+    dew_point_avg: nullableNumber(`°C; AVG dew point (Magnus, a = 17.625, b = 243.04 °C) over ${over} with temperature and humidity (> 0 %RH) (${unknown})`),
+    dew_point_max: nullableNumber(`°C; MAX dew point over ${over}`),
+    dew_point_count: nullable<number>('integer', { description: `Readings of ${over} with a dew point (${unknown})` }),
+    temperature_above_count: count('temperature', 'above'),
+    temperature_below_count: count('temperature', 'below'),
+    humidity_above_count: count('humidity', 'above'),
+    humidity_below_count: count('humidity', 'below'),
+    temperature_above_max_delta: delta('temperature', 'above', '°C'),
+    temperature_below_max_delta: delta('temperature', 'below', '°C'),
+    humidity_above_max_delta: delta('humidity', 'above', '%RH'),
+    humidity_below_max_delta: delta('humidity', 'below', '%RH'),
+    temperature_arrhenius_sum: nullableNumber(
+      `Σ exp(−ΔH/(R·T)) over ${over} with a temperature, T in K, ΔH = 83.144 kJ/mol, R = 8.314462618 J/(mol·K): MKT of a range = (ΔH/R) / −ln(Σ sums / Σ temperature_count) (${unknown})`,
+    ),
   };
 }
 
@@ -150,6 +187,18 @@ export const HourlyRow = Type.Object(
         pcv_temperature_max: null,
         pcv_temperature_avg: null,
         pcv_temperature_count: 0,
+        dew_point_avg: 7.8,
+        dew_point_max: 8.6,
+        dew_point_count: 358,
+        temperature_above_count: 0,
+        temperature_below_count: 0,
+        humidity_above_count: 12,
+        humidity_below_count: 0,
+        temperature_above_max_delta: null,
+        temperature_below_max_delta: null,
+        humidity_above_max_delta: 1.0,
+        humidity_below_max_delta: null,
+        temperature_arrhenius_sum: 1.0e-12,
         sample_count: 360,
         expected_count: 360,
         coverage: 1,
@@ -169,6 +218,7 @@ export const DailyRow = Type.Object({
   ...aggregateFields('the day’s readings (AVG: the hours’ AVGs weighted by their counts)'),
   sample_count: Type.Integer(),
   ...coverageFields('the day’s complete hours, hours without readings included'),
+  mkt: nullableNumber('°C; mean kinetic temperature of the day’s readings (ΔH = 83.144 kJ/mol), exact from the hours’ Arrhenius sums; NULL without readings or when an hour lacks its sum'),
 });
 export type DailyRow = Static<typeof DailyRow>;
 
@@ -218,19 +268,164 @@ export const Alarm = Type.Object(
     ymd: Type.String(),
     hh: Type.String(),
     metric: Type.String({ enum: ['temperature', 'humidity'] }),
-    aggregate: Type.String({ enum: ['max', 'avg'] }),
-    threshold: Type.String({ enum: ['min', 'max'] }),
-    limit: Type.Number({ description: 'The threshold from the location row' }),
-    value: Type.Number({ description: 'The hour’s aggregate' }),
-    excess: Type.Number({ description: 'How far beyond the threshold (always positive)' }),
+    threshold: Type.String({ enum: ['min', 'max'], description: 'max: readings above the max limit; min: readings below the min limit' }),
+    readings: Type.Integer({ description: 'Readings of the hour beyond the limit of the threshold version in force at each (the hourly *_above_count / *_below_count)' }),
+    minutes: nullableNumber('readings × the hour’s expected interval; NULL when the interval is unknown'),
+    excess: Type.Number({ description: 'The largest distance past the limit in the hour (always positive)' }),
   },
   {
-    examples: [
-      { loc_id: 'A-01', bucket: '2024-01-01T13:00:00.000Z', ymd: '20240101', hh: '13', metric: 'temperature', aggregate: 'max', threshold: 'max', limit: 30, value: 31.2, excess: 1.2 },
-    ],
+    examples: [{ loc_id: 'A-01', bucket: '2024-01-01T13:00:00.000Z', ymd: '20240101', hh: '13', metric: 'temperature', threshold: 'max', readings: 36, minutes: 6, excess: 1.2 }],
   },
 );
 export type Alarm = Static<typeof Alarm>;
+
+export const ExcursionEvent = Type.Object(
+  {
+    metric: Type.String({ enum: ['temperature', 'humidity'] }),
+    direction: Type.String({ enum: ['above', 'below'], description: 'above the max limit or below the min limit' }),
+    start: timestamp('capture_dt of the first out-of-limit reading of the run'),
+    end: timestamp('capture_dt of the last out-of-limit reading of the run'),
+    readings: Type.Integer({ description: 'Out-of-limit readings in the run' }),
+    minutes: Type.Number({ description: 'readings × the expected interval' }),
+    peak: Type.Number({ description: 'The most extreme value of the run (°C or %RH)' }),
+    peak_at: timestamp('When the peak was read'),
+    peak_delta: Type.Number({ description: 'How far the peak was past the limit then in force' }),
+    limit: Type.Number({ description: 'The limit in force at the peak' }),
+  },
+  {
+    examples: [
+      {
+        metric: 'temperature',
+        direction: 'above',
+        start: '2024-01-01T13:05:00.000Z',
+        end: '2024-01-01T13:40:00.000Z',
+        readings: 36,
+        minutes: 36,
+        peak: 31.2,
+        peak_at: '2024-01-01T13:22:00.000Z',
+        peak_delta: 1.2,
+        limit: 30,
+      },
+    ],
+  },
+);
+export type ExcursionEvent = Static<typeof ExcursionEvent>;
+
+const minutesOut = (kind: string) => nullableNumber(`Minutes with ${kind} in the range, from the hourly counts; NULL when no threshold version set that limit`);
+export const Excursions = Type.Object(
+  {
+    loc_id: Type.String(),
+    from: timestamp('Inclusive start'),
+    to: timestamp('Exclusive end'),
+    expected_interval_ms: nullable<number>('number', { description: 'The interval between the location’s readings that turns counts into minutes and defines a gap' }),
+    interval_source: nullable<string>('string', {
+      enum: ['devices', 'observed', null],
+      description: 'devices: from the poll intervals of the location’s devices; observed: the median spacing of its readings (no device rows)',
+    }),
+    events_complete: Type.Boolean({ description: 'false when raw readings of part of the range were pruned: events are listed from events_from only (summary minutes cover the whole range)' }),
+    events_from: timestamp('Events are listed from here'),
+    summary: Type.Object({
+      temperature_above_minutes: minutesOut('temperature above its max'),
+      temperature_below_minutes: minutesOut('temperature below its min'),
+      humidity_above_minutes: minutesOut('humidity above its max'),
+      humidity_below_minutes: minutesOut('humidity below its min'),
+      hours_with_excursions: Type.Integer(),
+    }),
+    data: Type.Array(ExcursionEvent),
+    next_cursor: nullable<string>('string', { description: 'Pass as `cursor` for the next page; null on the last page' }),
+  },
+  {
+    description:
+      'Excursion events: runs of consecutive readings strictly beyond a limit of the threshold version in force at each reading, across hour boundaries. ' +
+      'A reading within limits, or a gap (readings more than 1.5 expected intervals apart), ends a run; missing time never counts as an excursion.',
+  },
+);
+export type Excursions = Static<typeof Excursions>;
+
+export const Mkt = Type.Object(
+  {
+    loc_id: Type.String(),
+    from: timestamp('Inclusive start'),
+    to: timestamp('Exclusive end'),
+    mkt: nullableNumber('°C; mean kinetic temperature (ΔH/R) / −ln(Σ exp(−ΔH/(R·T_i)) / n); NULL without temperature readings'),
+    delta_h: Type.Number({ description: 'ΔH used, kJ/mol' }),
+    readings: Type.Integer({ description: 'Temperature readings in the range' }),
+    hours: Type.Integer({ description: 'Hourly rows whose stored sums were used' }),
+    source: Type.String({ enum: ['hourly', 'raw', 'hourly+raw'], description: 'Where the sums came from' }),
+    note: nullableText('Set when the answer was computed differently from the default, and why'),
+  },
+  {
+    examples: [
+      { loc_id: 'A-01', from: '2024-01-01T00:00:00.000Z', to: '2024-01-31T00:00:00.000Z', mkt: 21.84, delta_h: 83.144, readings: 259200, hours: 720, source: 'hourly', note: null },
+    ],
+  },
+);
+export type Mkt = Static<typeof Mkt>;
+
+export const ThresholdVersion = Type.Object(
+  {
+    loc_id: Type.String(),
+    version: Type.Integer({ description: 'Increasing with the order versions were recorded' }),
+    valid_from: Type.String({ description: 'In force from here (inclusive), until the next later valid_from; ISO 8601 UTC, or -infinity for the limits on record before versioning' }),
+    ...thresholds,
+    changed_by: Type.String({ description: 'API key id, or os:<user> for a command' }),
+    reason: Type.String(),
+    recorded_at: timestamp('When the version was recorded'),
+    in_force_now: Type.Boolean({ description: 'This version is the one in force now' }),
+  },
+  {
+    examples: [
+      {
+        loc_id: 'A-01',
+        version: 3,
+        valid_from: '2024-03-01T00:00:00.000Z',
+        temperature_min: 15,
+        temperature_max: 25,
+        humidity_min: null,
+        humidity_max: 60,
+        changed_by: 'key-1',
+        reason: 'mapping study 2024-03',
+        recorded_at: '2024-03-04T09:12:00.000Z',
+        in_force_now: true,
+      },
+    ],
+  },
+);
+export type ThresholdVersion = Static<typeof ThresholdVersion>;
+
+export const AuditEntry = Type.Object(
+  {
+    id: Type.Integer({ description: 'Position in the chain, from 1, without gaps' }),
+    at: Type.String({ description: 'When the entry was written, UTC, microseconds (as hashed)' }),
+    actor: Type.String({ description: 'API key id (key-1 …), or os:<user> for a command' }),
+    action: Type.String({
+      description: 'location.create, location.update, thresholds.change, aggregator.backfill, aggregator.prune, aggregator.verify-repair, collector.dead-letter-replay',
+    }),
+    subject: nullableText('What the entry is about: a loc_id, a range, a file'),
+    reason: nullableText('Why, as given by the writer'),
+    before: Type.Unknown({ description: 'The values before (JSON), or null' }),
+    after: Type.Unknown({ description: 'The values after (JSON), or null' }),
+    prev_hash: nullableText('hash of the previous entry (null for the first)'),
+    hash: Type.String({ description: 'SHA-256 (hex) of this entry’s fields and prev_hash; `plant-climate audit verify` checks the chain' }),
+  },
+  {
+    examples: [
+      {
+        id: 12,
+        at: '2024-01-01T10:00:00.123456Z',
+        actor: 'key-1',
+        action: 'thresholds.change',
+        subject: 'A-01',
+        reason: 'mapping study 2024-03',
+        before: { temperature_max: 30 },
+        after: { temperature_max: 28 },
+        prev_hash: '5f1c0c7e6a0b0e4b7f5e2b3a9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c',
+        hash: '9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b',
+      },
+    ],
+  },
+);
+export type AuditEntry = Static<typeof AuditEntry>;
 
 export const Pipeline = Type.Object({
   aggregation: Type.Object({

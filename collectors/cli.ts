@@ -56,7 +56,7 @@ export const simulateCommand = defineCommand({
   summary: 'Serve simulated temperature/humidity transmitters over Modbus TCP, or RTU over TCP like a serial device server.',
   usage:
     'collector simulate [--transport tcp|rtu-over-tcp] [--baud-rate 9600] [--host 127.0.0.1] [--port 0] [--devices 4] [--units-per-port 1] [--gateway gw-sim] [--config-host HOST] ' +
-    '[--write-config FILE] [--poll-interval 10s] [--faults SPEC] [--seed-history 7d --seed-interval 60s]',
+    '[--write-config FILE] [--write-locations FILE] [--poll-interval 10s] [--faults SPEC] [--seed-history 7d --seed-interval 60s]',
   options: {
     transport: { type: 'string' },
     'baud-rate': { type: 'string' },
@@ -67,6 +67,7 @@ export const simulateCommand = defineCommand({
     gateway: { type: 'string' },
     'config-host': { type: 'string' },
     'write-config': { type: 'string' },
+    'write-locations': { type: 'string' },
     'poll-interval': { type: 'string' },
     faults: { type: 'string' },
     'seed-history': { type: 'string' },
@@ -82,6 +83,7 @@ export const simulateCommand = defineCommand({
     gateway: 'gateway name written to the config (default gw-sim)',
     'config-host': 'host written to the config (default the listen host)',
     'write-config': 'write the gateway config (YAML) that polls the simulator to FILE',
+    'write-locations': 'write the simulated locations with names, areas and thresholds (for plant-climate locations import) to FILE',
     'poll-interval': 'poll interval written to the config (default 10s)',
     faults: FAULTS_HINT,
     'seed-history': 'write this much simulated history (e.g. 7d) into temperature_raw before serving',
@@ -111,6 +113,7 @@ export const simulateCommand = defineCommand({
     if (values['write-config']) {
       await fs.writeFile(values['write-config'], plant.gatewayConfig({ gateway, host: values['config-host'] ?? host, pollInterval, timeout: '1s' }));
     }
+    if (values['write-locations']) await fs.writeFile(values['write-locations'], plant.locationsFile(new Date(Math.floor((Date.now() - (seedMs ?? 0)) / 3_600_000) * 3_600_000 - 3_600_000)));
     if (seedMs !== undefined) {
       const database = await openDatabase({ config, log, lifecycle, applicationName: 'collector simulate', schema: 'check' });
       await seedHistory({ pool: database.pool, gateway, devices: plant.devices, durationMs: seedMs, intervalMs: seedIntervalMs, log });

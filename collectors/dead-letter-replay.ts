@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { appendAuditWithPool, commandActor } from '../db/index.js';
 import type { Logger } from '../runtime/logger.js';
 import { PlantError, EXIT_FAILED } from '../runtime/errors.js';
 import { JournalLock } from './journal-lock.js';
@@ -46,6 +47,7 @@ export async function replayDeadLetters(options: { dir: string; pool: pg.Pool; t
     }
     if (badLines.length > 0) options.log.error({ lines: badLines }, `lines of ${DEAD_LETTER_FILE} are not dead letters: kept as they are, at the end of the file`);
     await rewriteDeadLetters(options.dir, refused, badTexts);
+    await appendAuditWithPool(options.pool, { actor: commandActor(), action: 'collector.dead-letter-replay', subject: `${options.dir}/${DEAD_LETTER_FILE}`, after: { stored, still_refused: refused.length, unreadable_lines: badLines.length } });
     options.log.info({ stored, stillRefused: refused.length }, 'replayed the dead-letter file');
     return { file: `${options.dir}/${DEAD_LETTER_FILE}`, stored, stillRefused: refused.length, unreadableLines: badLines };
   } finally {

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import type { Logger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
 import { encodeRaw } from './register-decoding.js';
+import { simulatedLimits } from './simulated-values.js';
 import { simulatedValues } from './simulated-values.js';
 import { SimulatedRtuLine, type UnitAnswer } from './simulated-rtu-line.js';
 import type { SerialFormat } from './gateway-types.js';
@@ -72,6 +73,8 @@ export const SIMULATED_PROFILE = {
 } as const;
 
 const REGISTER_COUNT = 6;
+
+const SIMULATED_ROOMS = ['Raw materials store', 'Finished goods store', 'Packaging line', 'Quarantine room', 'Dispatch bay', 'Oven hall', 'Cold room'];
 
 export function locationName(index: number, total: number): string {
   return `SIM-${String(index + 1).padStart(Math.max(2, String(total).length), '0')}`;
@@ -247,6 +250,25 @@ export class SimulatedPlant {
         ...(this.#options.transport === 'rtu-over-tcp' ? { baud_rate: this.serial.baudRate } : {}),
         unit_id: device.unit_id,
         profile: 'sim-transmitter',
+      })),
+    });
+  }
+
+  /**
+   * The plant's locations as `plant-climate locations import` reads them: names, an area and the
+   * limits of the value model (simulatedLimits), in force from `validFrom` (the start of any
+   * seeded history, so its excursions count too).
+   */
+  locationsFile(validFrom: Date): string {
+    return stringify({
+      locations: this.devices.map((device) => ({
+        loc_id: device.loc_id,
+        name: `${SIMULATED_ROOMS[device.index % SIMULATED_ROOMS.length] ?? 'Room'}${device.index >= SIMULATED_ROOMS.length ? ` ${device.index + 1}` : ''}`,
+        plant: 'SIM',
+        area: device.index % 2 === 0 ? 'Hall A' : 'Hall B',
+        ...simulatedLimits(device.index),
+        valid_from: validFrom.toISOString(),
+        reason: 'simulated plant: the limits of its value model',
       })),
     });
   }

@@ -2,6 +2,7 @@ import { defineCommand } from '../runtime/cli.js';
 import { openDatabase } from './database.js';
 import { migrateDown, schemaStatus } from './migrator.js';
 import { applyRoles } from './roles.js';
+import { verifyAuditChain } from './audit-log.js';
 import { redactUrl } from './pool.js';
 import { componentLogger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
@@ -80,5 +81,28 @@ export const rolesCommand = defineCommand({
       const password = report.passwordSet ? 'password set' : report.created ? 'no password (set one to log in)' : 'password unchanged';
       process.stdout.write(`${report.role} (${report.component}): ${report.created ? 'created' : 'updated'}, ${password}\n${report.grants.map((grant) => `  ${grant}\n`).join('')}`);
     }
+  },
+});
+
+export const auditCommand = defineCommand({
+  name: 'audit',
+  summary: 'Check the audit log\'s hash chain: exit 1 when an entry was edited or deleted.',
+  usage: 'plant-climate audit verify [--json]',
+  options: { json: { type: 'boolean' } },
+  optionHelp: { json: 'print one JSON report (entries, head, breaks)' },
+  positionals: { min: 1, max: 1, names: 'verify' },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
+  async run({ values, positionals, config, log: root, lifecycle }) {
+    if (positionals[0] !== 'verify') throw errors.usage(`audit: unknown action ${JSON.stringify(positionals[0])}; the only one is \`audit verify\``);
+    const log = componentLogger(root, 'audit');
+    const database = await openDatabase({ config, log, lifecycle, applicationName: 'plant-climate audit verify', schema: 'check' });
+    const report = await verifyAuditChain(database.db);
+    if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      for (const problem of report.breaks) process.stdout.write(`entry ${problem.id}: ${problem.problem}\n`);
+      const head = report.head ? `head ${report.head.id} ${report.head.hash}` : 'empty';
+      process.stdout.write(`${report.breaks.length === 0 ? 'ok' : 'BROKEN'}: ${report.entries} entries, ${report.breaks.length} problem(s), ${head}\n`);
+    }
+    return report.breaks.length === 0 ? 0 : 1;
   },
 });

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
-import { HOURLY_AGGREGATE_COLUMNS, METRICS } from './schema.js';
+import { THRESHOLD_SPANS } from './location-thresholds.js';
+import { HOURLY_AGGREGATE_COLUMNS, LIMITED_METRICS, METRICS } from './schema.js';
 
 /**
  * What an hourly row is: the one definition, used by the aggregator's rollup (which stores it)
@@ -27,16 +28,104 @@ export type HourlyRowColumn = (typeof HOURLY_ROW_COLUMNS)[number];
 /** The columns that are a pure function of the raw rows (what verify compares). */
 export const RAW_DERIVED_COLUMNS = HOURLY_ROW_COLUMNS.filter((column) => column !== 'expected_count');
 
-const METRIC_AGGREGATES = METRICS.flatMap((metric) => [
+/** ΔH of the stored Arrhenius sums (J/mol), the default of the mean kinetic temperature (USP <1079.4>). */
+export const MKT_DELTA_H = 83_144;
+/** The molar gas constant R (J/(mol·K)), CODATA 2018 exact. */
+export const GAS_CONSTANT = 8.314462618;
+/** 0 °C in kelvin. */
+export const ZERO_CELSIUS_K = 273.15;
+
+/**
+ * exp(−ΔH / (R·T)) of a reading, T in kelvin. Below ~14.1 K the result is under the smallest
+ * double and PostgreSQL's exp() raises an underflow error instead of returning 0: such a reading
+ * contributes 0, the value a double would hold anyway.
+ */
+export function arrheniusTerm(celsius: RawBuilder<unknown>, deltaH: RawBuilder<unknown> | number = MKT_DELTA_H): RawBuilder<number | null> {
+  const ratio = sql`(${deltaH}::double precision / (${GAS_CONSTANT} * (${celsius} + ${ZERO_CELSIUS_K})))`;
+  return sql<number | null>`CASE WHEN ${celsius} IS NULL THEN NULL WHEN ${ratio} BETWEEN 0 AND 708 THEN exp(-${ratio}) ELSE 0 END`;
+}
+
+/**
+ * The mean kinetic temperature (°C) of readings whose Arrhenius terms for `deltaH` sum to `sum`
+ * over `count` readings: (ΔH/R) / −ln(sum/count) in kelvin. NULL without readings.
+ */
+export function mktCelsius(sum: RawBuilder<unknown>, count: RawBuilder<unknown>, deltaH: RawBuilder<unknown> | number = MKT_DELTA_H): RawBuilder<number | null> {
+  return sql<number | null>`CASE WHEN ${count} > 0 AND ${sum} > 0
+    THEN (${deltaH}::double precision / ${GAS_CONSTANT}) / -ln((${sum})::double precision / (${count})::double precision) - ${ZERO_CELSIUS_K} END`;
+}
+
+/**
+ * Dew point (°C) by the Magnus formula, a = 17.625, b = 243.04 °C: γ = ln(RH/100) + a·T/(b+T),
+ * Td = b·γ/(a−γ). NULL when either value is NULL, at RH ≤ 0 % (no dew point: the logarithm
+ * diverges) and at T ≤ −b (outside the formula).
+ */
+const MAGNUS_GAMMA = 'CASE WHEN r.humidity > 0 AND r.temperature > -243.04 THEN ln(r.humidity / 100) + 17.625 * r.temperature / (243.04 + r.temperature) END';
+const DEW_POINT = 'CASE WHEN g.gamma < 17.625 THEN 243.04 * g.gamma / (17.625 - g.gamma) END';
+
+/**
+ * The raw rows of `where` (over `temperature_raw r`) as the aggregates read them: the readings,
+ * their dew point, and the limits of the threshold version in force at capture_dt (NULL when
+ * none). `spans` is THRESHOLD_SPANS under the name the caller gave it.
+ */
+function readings(where: RawBuilder<unknown>): RawBuilder<unknown> {
+  // OFFSET 0 keeps each level a subquery of its own: PostgreSQL would otherwise pull it up and
+  // copy the expression into every aggregate that reads it (γ and the dew point three times
+  // each, every logarithm of a reading computed nine times; bench/aggregator-climate-columns.ts).
+  return sql`
+    SELECT g.loc_id, g.capture_dt, g.temperature, g.humidity, g.pcv_temperature, ${sql.raw(DEW_POINT)} AS dew_point,
+           g.temperature_min_limit, g.temperature_max_limit, g.humidity_min_limit, g.humidity_max_limit
+    FROM (
+      SELECT r.loc_id, r.capture_dt, r.temperature, r.humidity, r.pcv_temperature, ${sql.raw(MAGNUS_GAMMA)} AS gamma,
+             s.temperature_min AS temperature_min_limit, s.temperature_max AS temperature_max_limit,
+             s.humidity_min AS humidity_min_limit, s.humidity_max AS humidity_max_limit
+      FROM temperature_raw r
+      LEFT JOIN spans s ON s.loc_id = r.loc_id AND r.capture_dt >= s.valid_from AND r.capture_dt < s.valid_to
+      WHERE ${where}
+      OFFSET 0
+    ) AS g
+    OFFSET 0`;
+}
+
+const METRIC_AGGREGATES = METRICS.flatMap((metric): [string, string][] => [
   [`${metric}_min`, `min(r.${metric})`],
   [`${metric}_max`, `max(r.${metric})`],
   [`${metric}_avg`, `avg(r.${metric}::numeric)::double precision`],
   [`${metric}_count`, `count(r.${metric})::integer`],
 ]);
 
-/** The aggregate select list over raw rows aliased `r`: every aggregate column and sample_count. */
-export const HOURLY_AGGREGATES_OF_RAW: RawBuilder<unknown> = sql.raw(
-  [...METRIC_AGGREGATES.map(([column, expression]) => `${expression} AS ${column}`), 'count(*)::integer AS sample_count'].join(',\n      '),
+/**
+ * Per limit: readings strictly beyond it (NULL when no reading of the hour had that limit in
+ * force) and the largest exceedance (NULL when none exceeded it).
+ */
+const EXCURSION_AGGREGATES = LIMITED_METRICS.flatMap((metric): [string, string][] => {
+  const above = { limit: `r.${metric}_max_limit`, beyond: `r.${metric} > r.${metric}_max_limit`, delta: `r.${metric} - r.${metric}_max_limit` };
+  const below = { limit: `r.${metric}_min_limit`, beyond: `r.${metric} < r.${metric}_min_limit`, delta: `r.${metric}_min_limit - r.${metric}` };
+  return Object.entries({ above, below }).flatMap(([direction, way]): [string, string][] => [
+    [`${metric}_${direction}_count`, `CASE WHEN count(${way.limit}) > 0 THEN (count(*) FILTER (WHERE ${way.beyond}))::integer END`],
+    [`${metric}_${direction}_max_delta`, `max(${way.delta}) FILTER (WHERE ${way.beyond})`],
+  ]);
+});
+
+/**
+ * Dew point and the Arrhenius sum are summed as numeric like the AVGs, so the stored value does
+ * not depend on the plan's order (each term is a deterministic double).
+ */
+const CLIMATE_AGGREGATES: [string, string][] = [
+  ['dew_point_avg', 'avg(r.dew_point::numeric)::double precision'],
+  ['dew_point_max', 'max(r.dew_point)'],
+  ['dew_point_count', 'count(r.dew_point)::integer'],
+  ...EXCURSION_AGGREGATES,
+];
+
+/** The aggregate select list over `readings()` aliased `r`: every aggregate column and sample_count. */
+const AGGREGATES = new Map<string, RawBuilder<unknown>>([
+  ...[...METRIC_AGGREGATES, ...CLIMATE_AGGREGATES].map(([column, expression]): [string, RawBuilder<unknown>] => [column, sql.raw(expression)]),
+  ['temperature_arrhenius_sum', sql`sum((${arrheniusTerm(sql.raw('r.temperature'))})::numeric)::double precision`],
+]);
+export const HOURLY_AGGREGATES_OF_RAW: RawBuilder<unknown> = sql.join(
+  [...HOURLY_AGGREGATE_COLUMNS.map((column) => sql`${AGGREGATES.get(column)} AS ${sql.ref(column)}`), sql`count(*)::integer AS sample_count`],
+  sql`,
+      `,
 );
 
 /** `ymd` and `hh` of an hour start in the plant's time zone. */
@@ -58,24 +147,25 @@ export function expectedCountOf(locId: RawBuilder<unknown>): RawBuilder<number |
  * range (BRIN, or the primary key with a location).
  */
 export function hourlyRowsInRange(range: { from: Date; to: Date; locIds?: readonly string[] | undefined; timezone: string }): RawBuilder<unknown> {
+  const where = sql`r.capture_dt >= ${range.from} AND r.capture_dt < ${range.to}
+      ${range.locIds === undefined ? sql`` : sql`AND r.loc_id = ANY(${[...range.locIds]}::text[])`}`;
   return sql`
+    WITH spans AS MATERIALIZED (${THRESHOLD_SPANS})
     SELECT r.loc_id, reading_hour(r.capture_dt) AS bucket, ${plantLocalHour(sql`reading_hour(r.capture_dt)`, range.timezone)},
       ${HOURLY_AGGREGATES_OF_RAW}
-    FROM temperature_raw r
-    WHERE r.capture_dt >= ${range.from} AND r.capture_dt < ${range.to}
-      ${range.locIds === undefined ? sql`` : sql`AND r.loc_id = ANY(${[...range.locIds]}::text[])`}
+    FROM (${readings(where)}) AS r
     GROUP BY r.loc_id, reading_hour(r.capture_dt)`;
 }
 
 /** The hourly rows of the given (loc_id, hour) pairs that have readings: one primary-key range scan per hour. */
 export function hourlyRowsOfHours(hours: { locIds: readonly string[]; buckets: readonly string[] }, timezone: string): RawBuilder<unknown> {
   return sql`
+    WITH spans AS MATERIALIZED (${THRESHOLD_SPANS})
     SELECT p.loc_id, p.bucket, ${plantLocalHour(sql`p.bucket`, timezone)}, agg.*
     FROM unnest(${[...hours.locIds]}::text[], ${[...hours.buckets]}::timestamptz[]) AS p(loc_id, bucket)
     CROSS JOIN LATERAL (
       SELECT ${HOURLY_AGGREGATES_OF_RAW}
-      FROM temperature_raw r
-      WHERE r.loc_id = p.loc_id AND r.capture_dt >= p.bucket AND r.capture_dt < p.bucket + interval '1 hour'
+      FROM (${readings(sql`r.loc_id = p.loc_id AND r.capture_dt >= p.bucket AND r.capture_dt < p.bucket + interval '1 hour'`)}) AS r
     ) AS agg
     WHERE agg.sample_count > 0`;
 }

@@ -4,11 +4,15 @@ export { createPool, redactUrl, type PoolOptions } from './pool.js';
 export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
 export type * from './schema.js';
-export { METRICS, HOURLY_AGGREGATE_COLUMNS } from './schema.js';
+export { METRICS, HOURLY_AGGREGATE_COLUMNS, METRIC_AGGREGATE_COLUMNS, CLIMATE_COLUMNS, LIMITED_METRICS, EXCURSION_DIRECTIONS } from './schema.js';
 export {
   HOURLY_ROW_COLUMNS,
   RAW_DERIVED_COLUMNS,
   HOURLY_AGGREGATES_OF_RAW,
+  MKT_DELTA_H,
+  GAS_CONSTANT,
+  arrheniusTerm,
+  mktCelsius,
   plantLocalHour,
   expectedCountOf,
   hourlyRowsInRange,
@@ -16,3 +20,25 @@ export {
   type HourlyRowColumn,
 } from './hourly-row.js';
 export { applyRoles, ROLE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
+export {
+  THRESHOLD_SPANS,
+  THRESHOLD_LIMITS,
+  thresholdsInForce,
+  thresholdHistory,
+  recordThresholdVersion,
+  sameLimits,
+  type ThresholdVersion,
+  type ThresholdLimits,
+} from './location-thresholds.js';
+export {
+  appendAudit,
+  appendAuditWithPool,
+  commandActor,
+  listAudit,
+  verifyAuditChain,
+  type AuditAction,
+  type AuditEntry,
+  type AuditEntryInput,
+  type ChainBreak,
+  type ChainReport,
+} from './audit-log.js';

@@ -21,6 +21,10 @@ export const COMPONENTS: readonly Component[] = ['collector', 'aggregator', 'api
  *   dirty-hour marks and its state; reads the master data the rollup needs.
  * - api: reads everything, writes only location master data (and its threshold versions and
  *   audit entries, when those tables exist).
+ * - location_threshold and audit_log are history: INSERT only, for every role. No role gets
+ *   UPDATE, DELETE or TRUNCATE on them, and their triggers refuse those even to the owner
+ *   (migration 0004). Their other side effects (dirty marks, the hash chain) run in SECURITY
+ *   DEFINER trigger functions, so the writer needs no right on raw_dirty_hour.
  * Every role reads kysely_migration: each command checks that the schema is current.
  */
 export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, readonly Privilege[]>>>> = {
@@ -30,6 +34,8 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
     temperature_raw: ['INSERT', 'SELECT (loc_id, capture_dt)'],
     raw_dirty_hour: ['SELECT', 'INSERT', 'UPDATE'],
     device: ['SELECT', 'INSERT', 'UPDATE'],
+    // dead-letter replay records an audit entry.
+    audit_log: ['INSERT'],
   },
   aggregator: {
     kysely_migration: ['SELECT'],
@@ -41,11 +47,13 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
     location: ['SELECT'],
     location_threshold: ['SELECT'],
     device: ['SELECT'],
+    // backfill, prune and verify --repair record audit entries.
+    audit_log: ['INSERT'],
   },
   api: {
     '*': ['SELECT'],
     location: ['SELECT', 'INSERT', 'UPDATE'],
-    location_threshold: ['SELECT', 'INSERT', 'UPDATE'],
+    location_threshold: ['SELECT', 'INSERT'],
     audit_log: ['SELECT', 'INSERT'],
   },
 };

@@ -32,7 +32,7 @@ export type Metric = (typeof METRICS)[number];
  * an hour aggregated before the counts existed whose raw rows were already gone (frozen by raw
  * retention when migration 0003 ran): its MIN and count are unknown, not zero.
  */
-export const HOURLY_AGGREGATE_COLUMNS = [
+export const METRIC_AGGREGATE_COLUMNS = [
   'temperature_min',
   'temperature_max',
   'temperature_avg',
@@ -46,6 +46,37 @@ export const HOURLY_AGGREGATE_COLUMNS = [
   'pcv_temperature_avg',
   'pcv_temperature_count',
 ] as const satisfies readonly `${Metric}_${'max' | 'avg' | 'min' | 'count'}`[];
+
+/** Metrics with alarm limits (location_threshold), and the two ways out of them. */
+export const LIMITED_METRICS = ['temperature', 'humidity'] as const;
+export type LimitedMetric = (typeof LIMITED_METRICS)[number];
+export const EXCURSION_DIRECTIONS = ['above', 'below'] as const;
+export type ExcursionDirection = (typeof EXCURSION_DIRECTIONS)[number];
+
+/**
+ * The climate analytics of an hour (migration 0004; db/hourly-row.ts defines them): dew point
+ * (Magnus) over the readings with both temperature and humidity, per limit the readings strictly
+ * beyond the threshold version in force at their capture_dt and the largest exceedance, and the
+ * Arrhenius sum behind the mean kinetic temperature. NULL on an hour frozen before migration 0004
+ * (raw rows gone); an excursion count is also NULL when no version set that limit for any reading.
+ */
+export const CLIMATE_COLUMNS = [
+  'dew_point_avg',
+  'dew_point_max',
+  'dew_point_count',
+  'temperature_above_count',
+  'temperature_below_count',
+  'humidity_above_count',
+  'humidity_below_count',
+  'temperature_above_max_delta',
+  'temperature_below_max_delta',
+  'humidity_above_max_delta',
+  'humidity_below_max_delta',
+  'temperature_arrhenius_sum',
+] as const satisfies readonly (`dew_point_${'avg' | 'max' | 'count'}` | `${LimitedMetric}_${ExcursionDirection}_${'count' | 'max_delta'}` | 'temperature_arrhenius_sum')[];
+
+/** Every aggregate column of an hourly row, in the API's order. */
+export const HOURLY_AGGREGATE_COLUMNS = [...METRIC_AGGREGATE_COLUMNS, ...CLIMATE_COLUMNS] as const;
 export type HourlyAggregates = { [K in (typeof HOURLY_AGGREGATE_COLUMNS)[number]]: number | null };
 
 /** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
@@ -102,8 +133,43 @@ export interface DeviceTable {
   updated_at: DefaultedTimestamp;
 }
 
+/**
+ * One version of a location's thresholds (migration 0004): never updated or deleted. In force
+ * from `valid_from` (inclusive) until the next version's; of equal `valid_from`, the higher
+ * `version` (recorded later) wins.
+ */
+export interface LocationThresholdTable {
+  loc_id: string;
+  version: Generated<number>;
+  valid_from: Timestamp;
+  temperature_min: number | null;
+  temperature_max: number | null;
+  humidity_min: number | null;
+  humidity_max: number | null;
+  /** API key id, or `os:<user>` for a command. */
+  changed_by: string;
+  reason: string;
+  recorded_at: DefaultedTimestamp;
+}
+
+/** The append-only, hash-chained audit trail (migration 0004); id, at, prev_hash and hash are set by its insert trigger. */
+export interface AuditLogTable {
+  id: ColumnType<number, never, never>;
+  at: ColumnType<Date, never, never>;
+  actor: string;
+  action: string;
+  subject: string | null;
+  reason: string | null;
+  before: ColumnType<unknown, string | null, never>;
+  after: ColumnType<unknown, string | null, never>;
+  prev_hash: ColumnType<string | null, never, never>;
+  hash: ColumnType<string, never, never>;
+}
+
 export interface Database {
   location: LocationTable;
+  location_threshold: LocationThresholdTable;
+  audit_log: AuditLogTable;
   temperature_raw: TemperatureRawTable;
   temperature: TemperatureHourlyTable;
   raw_dirty_hour: RawDirtyHourTable;

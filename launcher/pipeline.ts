@@ -166,12 +166,17 @@ async function startChildren(context: StartContext): Promise<void> {
     await tree.task({ name: 'collector check', bin: 'collector', args: ['--config', gatewayConfig, '--check'], env });
   } else {
     gatewayConfig = path.join(config.dataDir, 'sim-gateway.yaml');
-    const seed = context.historyMs > 0 && (await isFirstStart(database.db));
+    const first = await isFirstStart(database.db);
+    const seed = context.historyMs > 0 && first;
+    const locationsFile = first ? path.join(config.dataDir, 'sim-locations.yaml') : undefined;
     const days = seededDays(context.historyMs, new Date(), config.timezone);
     const started = Date.now();
     if (seed) log.info({ history: formatDuration(context.historyMs), devices: context.devices }, 'first start: seeding simulated history');
-    const listening = await startSimulator(context, env, gatewayConfig, seed);
+    const listening = await startSimulator(context, env, gatewayConfig, seed, locationsFile);
     log.info({ ports: listening.ports, locations: listening.devices.map((device) => device.loc_id) }, context.transport === 'rtu-over-tcp' ? 'simulated plant serving RTU over TCP (one serial device server)' : 'simulated plant serving Modbus TCP');
+    // First start: the simulated locations get names, areas and thresholds (versioned and
+    // audited like any import), before the backfill so the seeded history has its excursions.
+    if (locationsFile) await tree.task({ name: 'locations import', bin: 'plant-climate', args: ['locations', 'import', locationsFile], env });
     if (seed) {
       await tree.task({ name: 'backfill', bin: 'aggregator', args: ['backfill', '--start', days.start, '--end', days.end], env });
       log.info({ seconds: (Date.now() - started) / 1000, ...days }, 'first start: simulated history seeded and aggregated');
@@ -184,13 +189,14 @@ async function startChildren(context: StartContext): Promise<void> {
   await waitForHealth(`http://${probeHost(config.api.host)}:${context.apiPort}/health`, lifecycle);
 }
 
-async function startSimulator(context: StartContext, env: NodeJS.ProcessEnv, configFile: string, seed: boolean): Promise<ListeningEvent> {
+async function startSimulator(context: StartContext, env: NodeJS.ProcessEnv, configFile: string, seed: boolean, locationsFile: string | undefined): Promise<ListeningEvent> {
   let onListening: (event: ListeningEvent) => void = () => {};
   const listening = new Promise<ListeningEvent>((resolve) => (onListening = resolve));
   const args = ['simulate', '--host', '127.0.0.1', '--port', '0', '--devices', String(context.devices), '--write-config', configFile];
   // A serial device server: every transmitter on one RS-485 bus behind one TCP port.
   if (context.transport === 'rtu-over-tcp') args.push('--transport', 'rtu-over-tcp', '--units-per-port', String(context.devices));
   if (seed) args.push('--seed-history', formatDuration(context.historyMs), '--seed-interval', '60s');
+  if (locationsFile) args.push('--write-locations', locationsFile);
   context.tree.service({
     name: 'simulator',
     bin: 'collector',

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import readline from 'node:readline';
-import type { Logger } from '../runtime/logger.js';
+import { prettyLine, type Logger } from '../runtime/logger.js';
 import { PlantError, EXIT_FAILED, EXIT_USAGE } from '../runtime/errors.js';
 
 /** The package's own bins; the launcher runs them with the same Node as itself. */
@@ -81,11 +81,12 @@ class Child {
 }
 
 /**
- * Children's pino lines already name their component and go through unchanged (so that
- * `| pino-pretty` still works on the launcher's stderr); anything else is prefixed with the child.
+ * Children's pino lines already name their component: on a terminal they are printed readably,
+ * piped they go through unchanged (one JSON object a line); anything else is prefixed with the child.
  */
 export function forward(name: string, line: string): void {
-  process.stderr.write(line.startsWith('{') ? `${line}\n` : `[${name}] ${line}\n`);
+  if (!line.startsWith('{')) process.stderr.write(`[${name}] ${line}\n`);
+  else process.stderr.write(prettyLine ? prettyLine(line) : `${line}\n`);
 }
 
 /**

@@ -85,7 +85,7 @@ describe('hourly and daily coverage, and gaps=include', () => {
       ['G-02', 0, null, null],
     ]);
     const csv = await (await fetch(`${api.url}/v1/locations/G-01/hourly?from=2024-05-01T10:00:00Z&to=2024-05-01T13:00:00Z&gaps=include&format=csv`)).text();
-    expect(csv.trimEnd().split('\r\n')[2]).toMatch(/^G-01,2024-05-01T11:00:00\.000Z,20240501,11,,,,0,,,,0,,,,0,0,540,0,false$/);
+    expect(csv.trimEnd().split('\r\n')[2]).toMatch(/^G-01,2024-05-01T11:00:00\.000Z,20240501,11,,,,0,,,,0,,,,0,,,0,0,0,0,0,,,,,,0,540,0,false$/);
     const bad = await fetch(`${api.url}/v1/locations/G-01/hourly?gaps=yes`);
     expect(bad.status).toBe(400);
   });

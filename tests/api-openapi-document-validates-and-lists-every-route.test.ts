@@ -53,6 +53,9 @@ describe('the OpenAPI document', () => {
       'GET /v1/devices',
       'GET /v1/pipeline',
       'GET /v1/alarms',
+      'GET /v1/locations/{locId}/excursions',
+      'GET /v1/locations/{locId}/mkt',
+      'GET /v1/audit',
     ]) {
       expect(documented).toContain(route);
     }

@@ -4,6 +4,9 @@ import { describeWithPeer, peers } from './support/peers.js';
 import { useTestDatabase } from './support/database.js';
 import { hoursOf, insertHourly, startApi, type RunningApi } from './support/api-app.js';
 import { launchChromium, offMachine, recordPage } from './support/api-browser.js';
+import { insertReadings, silentLog } from './support/aggregator-fixtures.js';
+import { ScheduledAggregator } from '../aggregator/index.js';
+import { sql } from 'kysely';
 
 const HOUR = 3_600_000;
 const KEY = 'status-page-key-0123456789';
@@ -63,6 +66,25 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
         { gateway_id: 'gw-1', device_id: 'cold-1', loc_id: 'B-02', host: '10.0.0.2', port: 502, unit_id: 1, last_ok_at: new Date(now - 3_600_000), last_error: 'connect ECONNREFUSED', consecutive_failures: 40 },
       ])
       .execute();
+    // Climate columns of the hand-written hours (the aggregator's own are checked elsewhere).
+    await sql`UPDATE temperature SET dew_point_max = temperature_avg - 8, dew_point_avg = temperature_avg - 9, dew_point_count = sample_count,
+              temperature_arrhenius_sum = temperature_count * exp(-83144 / 8.314462618 / (temperature_avg + 273.15))`.execute(db);
+    // A-01's max of 24 °C, in force since ever; 30 hours ago a 15-minute excursion to 26.5 °C,
+    // aggregated from raw readings by the aggregator itself.
+    await db
+      .insertInto('location_threshold')
+      .values({ loc_id: 'A-01', valid_from: '-infinity', temperature_max: 24, temperature_min: null, humidity_min: null, humidity_max: null, changed_by: 'test', reason: 'test' })
+      .execute();
+    const excursionHour = Math.floor(now / HOUR) * HOUR - 30 * HOUR;
+    await insertReadings(
+      db,
+      Array.from({ length: 60 }, (_, minute) => ({
+        loc_id: 'A-01',
+        at: new Date(excursionHour + minute * 60_000),
+        values: [minute >= 10 && minute < 25 ? 25 + minute / 10 : 22, 45, null] as [number, number, null],
+      })),
+    );
+    await new ScheduledAggregator({ db, timezone: 'UTC', log: silentLog }).runOnce('test');
     api = await startApi(database(), { keys: [{ key: KEY, canWrite: false }] });
     browser = await launchChromium();
   });
@@ -92,6 +114,19 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
     expect(text).toMatch(/silent/);
     expect(text).toMatch(/Aggregation lag/);
     expect(await paintedPixels(page)).toBeGreaterThan(1000);
+
+    // Excursions of the chart's location (A-01, the first): the run, its minutes, peak and limit.
+    await page.waitForSelector('#excursions tbody tr', { timeout: 20_000 });
+    const excursions = await page.locator('#excursions').innerText();
+    expect(excursions).toMatch(/temperature above max/);
+    expect(excursions).toMatch(/\b15\b/);
+    expect(excursions).toContain('27.4 °C');
+    expect(excursions).toContain('24.0 °C');
+    expect(await page.locator('#excursion-summary').innerText()).toContain('temperature above max: 15 min');
+    const columns = await page.locator('#locations tbody tr').first().evaluate((row) => [...(row as unknown as { cells: { textContent: string }[] }).cells].map((td) => td.textContent));
+    expect(columns[7]).toMatch(/°C$/);
+    expect(columns[9]).toMatch(/^2\d\.\d °C$/);
+    if (process.env.STATUS_PAGE_SCREENSHOT) await page.screenshot({ path: process.env.STATUS_PAGE_SCREENSHOT, fullPage: true });
 
     // Another window redraws the chart.
     await page.selectOption('#chart-window', '24');

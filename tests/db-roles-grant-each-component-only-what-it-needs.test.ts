@@ -116,4 +116,30 @@ describe('plant-climate roles', () => {
     const collector = await as('collector');
     expect(await code(collector.query('SELECT * FROM later_table'))).toBe(DENIED);
   });
+
+  it('lets no component change or remove audit entries or threshold versions, while each may append', async () => {
+    const api = await as('api');
+    const aggregator = await as('aggregator');
+    const collector = await as('collector');
+    for (const [client, actor] of [[api, 'key-1'], [aggregator, 'os:aggregator'], [collector, 'os:collector']] as const) {
+      expect(await code(client.query(`INSERT INTO audit_log (actor, action) VALUES ('${actor}', 'location.update')`))).toBe('ok');
+    }
+    expect(await code(api.query('SELECT count(*) FROM audit_log'))).toBe('ok');
+    for (const client of [api, aggregator, collector]) {
+      expect(await code(client.query('DELETE FROM audit_log'))).toBe(DENIED);
+      expect(await code(client.query("UPDATE audit_log SET reason = 'x'"))).toBe(DENIED);
+      expect(await code(client.query('TRUNCATE audit_log'))).toBe(DENIED);
+    }
+    // A threshold version written by the API marks its hours dirty through the SECURITY DEFINER trigger.
+    await database().pool.query("INSERT INTO temperature_raw (loc_id, capture_dt, temperature, gateway_id) VALUES ('R-09', '2024-06-03T10:00:00Z', 20, 'gw')");
+    await database().pool.query("DELETE FROM raw_dirty_hour WHERE loc_id = 'R-09'");
+    expect(
+      await code(api.query("INSERT INTO location_threshold (loc_id, valid_from, temperature_max, changed_by, reason) VALUES ('R-09', '2024-06-01T00:00:00Z', 25, 'key-1', 'test')")),
+    ).toBe('ok');
+    expect((await database().pool.query("SELECT count(*)::int AS n FROM raw_dirty_hour WHERE loc_id = 'R-09'")).rows).toEqual([{ n: 1 }]);
+    expect(await code(api.query("UPDATE location_threshold SET temperature_max = 99 WHERE loc_id = 'R-09'"))).toBe(DENIED);
+    expect(await code(api.query("DELETE FROM location_threshold WHERE loc_id = 'R-09'"))).toBe(DENIED);
+    // The owner is stopped by the triggers, not only by grants.
+    await expect(database().pool.query('DELETE FROM audit_log')).rejects.toThrow(/audit_log is append-only: DELETE refused/);
+  });
 });

@@ -106,6 +106,18 @@ describeWithComponents('npm start (plant-climate start) on the embedded default'
       expect(hourly!.data.every((row) => row.sample_count === 60), loc).toBe(true);
     }
 
+    // The simulated plant registered its locations with names, areas and thresholds (audited),
+    // and SIM-02's drift shows as excursion events in the seeded history; MKT is there too.
+    const locations = await getJson<{ data: { loc_id: string; name: string | null; area: string | null; temperature_max: number | null }[] }>(`${first.base}/v1/locations`);
+    for (const location of locations!.data) expect(location, location.loc_id).toMatchObject({ name: expect.any(String) as string, area: expect.any(String) as string, temperature_max: expect.any(Number) as number });
+    const excursions = await getJson<{ data: { metric: string; direction: string; minutes: number }[] }>(`${first.base}/v1/locations/SIM-02/excursions?from=${seededFrom}&to=${seededTo}`);
+    expect(excursions!.data.length).toBeGreaterThan(5);
+    expect(excursions!.data[0]).toMatchObject({ metric: 'temperature', direction: 'above' });
+    const mkt = await getJson<{ mkt: number; source: string }>(`${first.base}/v1/locations/SIM-01/mkt?from=${seededFrom}&to=${seededTo}`);
+    expect(mkt?.mkt).toBeGreaterThan(15);
+    const audit = await getJson<{ data: { action: string }[] }>(`${first.base}/v1/audit`);
+    expect(audit!.data.filter((entry) => entry.action === 'thresholds.change')).toHaveLength(LOCATIONS.length);
+
     // The docs page and the OpenAPI document behind it.
     const docs = await fetch(`${first.base}/docs`);
     expect(docs.status).toBe(200);

@@ -1,17 +1,19 @@
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { Kysely } from 'kysely';
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { LineCounter, isMap, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { errors } from '../../runtime/errors.js';
 import type { Database } from '../../db/schema.js';
-import { thresholdProblems, upsertLocation } from '../queries/locations.js';
+import { LocationSaveRefused, saveLocation, thresholdProblems } from '../queries/locations.js';
+import { commandActor } from '../../db/index.js';
 import { LocId, LocationInput } from '../schemas.js';
 
 const ImportedLocation = Type.Object({ loc_id: LocId, ...LocationInput.properties }, { additionalProperties: false });
 
 /**
- * `plant-climate locations import FILE.yaml`: the same upsert as PUT /v1/locations/{locId}, for
+ * `plant-climate locations import FILE.yaml`: the same save as PUT /v1/locations/{locId} (threshold versions, audit entries, actor = the OS user), for
  * a whole file, in one transaction. The file is a list of locations, or `locations:` holding one:
  *
  *   locations:
@@ -65,11 +67,20 @@ export async function importLocations(db: Kysely<Database>, file: string): Promi
   });
   if (problems.length > 0) throw errors.config(file, `${problems.length} problem(s); nothing imported:\n${problems.join('\n')}`);
 
+  const actor = commandActor();
+  const now = new Date();
   return db.transaction().execute(async (trx) => {
     let created = 0;
     for (const row of rows) {
-      const result = await upsertLocation(trx, row.loc_id, row.input);
-      if (result.created) created += 1;
+      try {
+        // The file is the reason for a row that gives none: the audit entry names it.
+        const input = { ...row.input, reason: row.input.reason ?? `imported from ${basename(file)}` };
+        const result = await saveLocation(trx, row.loc_id, input, { actor, now });
+        if (result.created) created += 1;
+      } catch (error) {
+        if (error instanceof LocationSaveRefused) throw errors.config(`${file}:${row.line}`, `${row.loc_id}: ${error.message}; nothing imported`);
+        throw error;
+      }
     }
     return { created, updated: rows.length - created };
   });

@@ -58,6 +58,7 @@ async function openapi(app: FastifyInstance): Promise<void> {
         { name: 'locations', description: 'Location master data' },
         { name: 'readings', description: 'Hourly, daily and latest readings' },
         { name: 'pipeline', description: 'Devices and pipeline health' },
+        { name: 'audit', description: 'The append-only, hash-chained audit trail' },
         { name: 'service', description: 'Health, readiness and metrics' },
       ],
     },

@@ -6,20 +6,20 @@ export interface AlarmRecord {
   ymd: string;
   hh: string;
   metric: 'temperature' | 'humidity';
-  aggregate: 'max' | 'avg';
   threshold: 'min' | 'max';
-  limit: number;
-  value: number;
+  readings: number;
+  minutes: number | null;
   excess: number;
   /** Position of the check within the hour, for the page cursor. */
   k: number;
 }
 
-export const ALARM_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', 'metric', 'aggregate', 'threshold', 'limit', 'value', 'excess'] as const;
+export const ALARM_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', 'metric', 'threshold', 'readings', 'minutes', 'excess'] as const;
 
 /**
- * Hours where a location's max or avg crossed its thresholds: each hourly row is checked 8
- * ways (temperature|humidity × max|avg × above max|below min), ordered by (bucket, loc_id, k).
+ * Hours with excursions: the hourly excursion counts (readings strictly beyond a limit of the
+ * threshold version in force at each reading, db/hourly-row.ts), the same definition as the
+ * excursions endpoint, one row per hour and limit crossed, ordered by (bucket, loc_id, k).
  */
 export function alarmsQuery(
   query: { locIds: readonly string[] | undefined; from: Date; to: Date; after: { bucket: Date; locId: string; k: number } | undefined; limit: number | undefined },
@@ -28,25 +28,20 @@ export function alarmsQuery(
   const afterFilter = query.after ? sql`AND (c.bucket, c.loc_id, c.k) > (${query.after.bucket}::timestamptz, ${query.after.locId}::text, ${query.after.k}::integer)` : sql``;
   const limit = query.limit !== undefined ? sql`LIMIT ${query.limit}` : sql``;
   return sql<AlarmRecord>`
-    SELECT c.loc_id, c.bucket, c.ymd, c.hh, c.metric, c.aggregate, c.threshold, c."limit", c.value, abs(c.value - c."limit") AS excess, c.k
+    SELECT c.loc_id, c.bucket, c.ymd, c.hh, c.metric, c.threshold, c.readings, c.readings * 60.0 / c.expected_count AS minutes, c.excess, c.k
     FROM (
-      SELECT t.loc_id, t.bucket, t.ymd, t.hh, v.k, v.metric, v.aggregate, v.threshold, v."limit", v.value
+      SELECT t.loc_id, t.bucket, t.ymd, t.hh, t.expected_count, v.k, v.metric, v.threshold, v.readings, v.excess
       FROM temperature t
-      JOIN location l ON l.loc_id = t.loc_id
+      LEFT JOIN location l ON l.loc_id = t.loc_id
       CROSS JOIN LATERAL (VALUES
-        (1, 'temperature', 'max', 'max', l.temperature_max, t.temperature_max),
-        (2, 'temperature', 'avg', 'max', l.temperature_max, t.temperature_avg),
-        (3, 'temperature', 'max', 'min', l.temperature_min, t.temperature_max),
-        (4, 'temperature', 'avg', 'min', l.temperature_min, t.temperature_avg),
-        (5, 'humidity', 'max', 'max', l.humidity_max, t.humidity_max),
-        (6, 'humidity', 'avg', 'max', l.humidity_max, t.humidity_avg),
-        (7, 'humidity', 'max', 'min', l.humidity_min, t.humidity_max),
-        (8, 'humidity', 'avg', 'min', l.humidity_min, t.humidity_avg)
-      ) AS v(k, metric, aggregate, threshold, "limit", value)
+        (1, 'temperature', 'max', t.temperature_above_count, t.temperature_above_max_delta),
+        (2, 'temperature', 'min', t.temperature_below_count, t.temperature_below_max_delta),
+        (3, 'humidity', 'max', t.humidity_above_count, t.humidity_above_max_delta),
+        (4, 'humidity', 'min', t.humidity_below_count, t.humidity_below_max_delta)
+      ) AS v(k, metric, threshold, readings, excess)
       WHERE t.bucket >= ${query.from}::timestamptz AND t.bucket < ${query.to}::timestamptz
-        AND l.active
-        AND v."limit" IS NOT NULL AND v.value IS NOT NULL
-        AND ((v.threshold = 'max' AND v.value > v."limit") OR (v.threshold = 'min' AND v.value < v."limit"))
+        AND coalesce(l.active, true)
+        AND v.readings > 0
         ${locFilter}
     ) AS c
     WHERE true ${afterFilter}

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { METRICS, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
+import { CLIMATE_COLUMNS, METRICS, METRIC_AGGREGATE_COLUMNS, mktCelsius, type Database, type HourlyAggregates, type Metric } from '../../db/index.js';
 import { HOUR_MS } from '../time/time-range.js';
 
 /** A day of one location, rolled up from its hours: the same aggregate columns as an hour, and coverage. */
@@ -12,6 +12,8 @@ export interface DailyRecord extends HourlyAggregates {
   sample_count: number;
   expected_count: number | null;
   coverage: number | null;
+  /** Mean kinetic temperature of the day's readings (°C), from the hours' Arrhenius sums. */
+  mkt: number | null;
 }
 
 export const DAILY_COLUMNS = [
@@ -20,11 +22,35 @@ export const DAILY_COLUMNS = [
   'ymd',
   'start',
   'hours',
-  ...METRICS.flatMap((metric) => [`${metric}_min`, `${metric}_max`, `${metric}_avg`, `${metric}_count`] as const),
+  ...METRIC_AGGREGATE_COLUMNS,
+  ...CLIMATE_COLUMNS,
   'sample_count',
   'expected_count',
   'coverage',
+  'mkt',
 ] as const;
+
+/**
+ * The climate columns of a day from its hours: dew point AVG weighted by its count, MAX of MAX,
+ * excursion counts and Arrhenius sums added, largest exceedance. A column is NULL for the day
+ * when an hour that has readings lacks it (frozen before migration 0004), not the value of the
+ * other hours; an excursion count is NULL only when no hour had that limit in force.
+ */
+function climateOfDay() {
+  const known = (column: string, count: string) => sql`bool_and(${sql.ref(`t.${column}`)} IS NOT NULL OR ${sql.ref(`t.${count}`)} = 0)`;
+  const dewKnown = known('dew_point_count', 'sample_count');
+  const sumKnown = known('temperature_arrhenius_sum', 'temperature_count');
+  const arrhenius = sql`CASE WHEN ${sumKnown} THEN sum(t.temperature_arrhenius_sum) END`;
+  return [
+    sql<number | null>`CASE WHEN ${dewKnown} THEN sum(t.dew_point_avg * t.dew_point_count) / nullif(sum(t.dew_point_count), 0) END`.as('dew_point_avg'),
+    sql<number | null>`CASE WHEN ${dewKnown} THEN max(t.dew_point_max) END`.as('dew_point_max'),
+    sql<number | null>`CASE WHEN ${dewKnown} THEN sum(t.dew_point_count)::integer END`.as('dew_point_count'),
+    ...CLIMATE_COLUMNS.filter((column) => column.endsWith('_count') && column !== 'dew_point_count').map((column) => sql<number | null>`sum(${sql.ref(`t.${column}`)})::integer`.as(column)),
+    ...CLIMATE_COLUMNS.filter((column) => column.endsWith('_max_delta')).map((column) => sql<number | null>`max(${sql.ref(`t.${column}`)})`.as(column)),
+    sql<number | null>`${arrhenius}`.as('temperature_arrhenius_sum'),
+    sql<number | null>`${mktCelsius(arrhenius, sql`sum(t.temperature_count)`)}`.as('mkt'),
+  ];
+}
 
 /**
  * A metric's day from its hours. AVG: each hour's AVG weighted by the metric's own count, so the
@@ -81,6 +107,7 @@ export function dailyQuery(db: Kysely<Database>, query: { locId: string; from: D
       sql<Date>`t.local_day::timestamp AT TIME ZONE ${query.timezone}`.as('start'),
       sql<number>`count(*)::integer`.as('hours'),
       ...METRICS.flatMap(metricOfDay),
+      ...climateOfDay(),
       sql<number>`sum(t.sample_count)::integer`.as('sample_count'),
       expected.as('expected_count'),
       sql<number | null>`sum(t.sample_count)::double precision / nullif(${expected}, 0)`.as('coverage'),

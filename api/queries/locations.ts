@@ -1,4 +1,5 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { appendAudit, recordThresholdVersion, sameLimits, thresholdsInForce, type ThresholdLimits } from '../../db/index.js';
 import type { Database, Location } from '../../db/schema.js';
 import type { LocationInput } from '../schemas.js';
 
@@ -77,9 +78,39 @@ export async function findLocation(db: Kysely<Database>, locId: string): Promise
   };
 }
 
-/** Creates or replaces a location's master row; fields left out become null (active: true). */
-export async function upsertLocation(db: Kysely<Database>, locId: string, input: LocationInput): Promise<{ location: LocationRecord; created: boolean }> {
-  const values = {
+type LocationFields = Omit<LocationRecord, 'loc_id' | 'registered'>;
+
+export interface SavedLocation {
+  readonly location: LocationRecord;
+  readonly created: boolean;
+  /** The threshold version recorded, when the limits changed or a valid_from was given. */
+  readonly thresholdVersion: number | undefined;
+}
+
+/** Why a save is refused before anything is written (the route answers 400, the import reports the line). */
+export class LocationSaveRefused extends Error {
+  constructor(
+    readonly field: 'reason' | 'valid_from',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Creates or replaces a location's master row (fields left out become null, active: true), in
+ * the caller's transaction, and records what changed: a new threshold version when the limits
+ * differ from those in force (or a `valid_from` is given: a correction of the past), and one
+ * audit entry with the row before and after. A threshold change needs a `reason`; a `valid_from`
+ * may not lie in the future. Saving the same values again records nothing.
+ */
+export async function saveLocation(
+  trx: Transaction<Database>,
+  locId: string,
+  input: LocationInput,
+  context: { readonly actor: string; readonly now: Date },
+): Promise<SavedLocation> {
+  const values: LocationFields = {
     name: input.name ?? null,
     plant: input.plant ?? null,
     area: input.area ?? null,
@@ -89,15 +120,58 @@ export async function upsertLocation(db: Kysely<Database>, locId: string, input:
     humidity_max: input.humidity_max ?? null,
     active: input.active ?? true,
   };
-  const row = await db
+  const reason = input.reason?.trim() ? input.reason.trim() : undefined;
+  const validFrom = input.valid_from !== undefined ? new Date(input.valid_from) : undefined;
+  if (validFrom && validFrom.getTime() > context.now.getTime()) {
+    throw new LocationSaveRefused('valid_from', `valid_from: ${input.valid_from ?? ''} is in the future; a threshold version applies from when it is recorded, or from a past instant for a correction`);
+  }
+  const stored = await trx.selectFrom('location').selectAll().where('loc_id', '=', locId).forUpdate().executeTakeFirst();
+  const before: LocationFields | undefined = stored && {
+    name: stored.name,
+    plant: stored.plant,
+    area: stored.area,
+    temperature_min: stored.temperature_min,
+    temperature_max: stored.temperature_max,
+    humidity_min: stored.humidity_min,
+    humidity_max: stored.humidity_max,
+    active: stored.active,
+  };
+  const inForce = await thresholdsInForce(trx, locId, validFrom ?? context.now);
+  const noLimits = { temperature_min: null, temperature_max: null, humidity_min: null, humidity_max: null };
+  const thresholdsChange = validFrom !== undefined || !sameLimits(inForce ?? noLimits, values);
+  if (thresholdsChange && reason === undefined) {
+    throw new LocationSaveRefused('reason', 'reason: required when thresholds change (say why, for the audit trail)');
+  }
+  await trx
     .insertInto('location')
     .values({ loc_id: locId, ...values })
     .onConflict((oc) => oc.column('loc_id').doUpdateSet({ ...values, updated_at: sql`now()` }))
-    .returning(['loc_id', 'name', 'plant', 'area', 'temperature_min', 'temperature_max', 'humidity_min', 'humidity_max', 'active', sql<boolean>`(xmax = 0)`.as('created')])
-    .executeTakeFirstOrThrow();
-  const { created, ...location } = row;
-  return { location: { ...location, registered: true }, created };
+    .execute();
+  const version = thresholdsChange
+    ? await recordThresholdVersion(trx, { loc_id: locId, valid_from: validFrom ?? context.now, changed_by: context.actor, reason: reason ?? '', ...pickLimits(values) }, context.now)
+    : undefined;
+  const saved = await trx.selectFrom('location').selectAll().where('loc_id', '=', locId).executeTakeFirstOrThrow();
+  const { created_at: _created, updated_at: _updated, loc_id: _locId, ...after } = saved;
+  const changed = before === undefined || version !== undefined || JSON.stringify(before) !== JSON.stringify(after);
+  if (changed) {
+    await appendAudit(trx, {
+      actor: context.actor,
+      action: version ? 'thresholds.change' : before ? 'location.update' : 'location.create',
+      subject: locId,
+      reason,
+      before: before ?? null,
+      after: version ? { ...after, threshold_version: { ...pickLimits(version), version: version.version, valid_from: version.valid_from.toISOString() } } : after,
+    });
+  }
+  return { location: { loc_id: locId, ...after, registered: true }, created: before === undefined, thresholdVersion: version?.version };
 }
+
+const pickLimits = (from: ThresholdLimits): ThresholdLimits => ({
+  temperature_min: from.temperature_min,
+  temperature_max: from.temperature_max,
+  humidity_min: from.humidity_min,
+  humidity_max: from.humidity_max,
+});
 
 /** Threshold pairs that cannot both hold: a min above its max. */
 export function thresholdProblems(input: LocationInput): string[] {

@@ -21,11 +21,11 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     {
       schema: {
         tags: ['readings'],
-        summary: 'Hours that crossed a location’s thresholds',
+        summary: 'Hours with readings beyond a location’s thresholds',
         operationId: 'listAlarms',
         description:
-          'For active locations with thresholds: every hour whose max or avg of temperature or humidity rose above the *_max or fell below the *_min threshold, ' +
-          'with the threshold crossed and by how much (excess, positive). Ordered by bucket, loc_id. Default the last 7 days, at most 366.',
+          'Every hour with readings strictly beyond a limit of the threshold version in force at each reading (the same definition as /excursions and the hourly *_above_count / *_below_count), ' +
+          'with how many readings, the minutes they stand for and the largest excess. Inactive locations are left out. Ordered by bucket, loc_id. Default the last 7 days, at most 366.',
         security: bearerSecurity,
         querystring: Type.Object({
           loc_id: Type.Optional(Type.Array(LocId, { maxItems: 500, description: 'Repeatable; all locations when left out' })),

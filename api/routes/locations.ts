@@ -2,8 +2,9 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import Type from 'typebox';
 import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
-import { findLocation, listLocations, thresholdProblems, upsertLocation } from '../queries/locations.js';
-import { Location, LocationInput, LocId, collection, pageQuery, problemResponses } from '../schemas.js';
+import { LocationSaveRefused, findLocation, listLocations, saveLocation, thresholdProblems, type SavedLocation } from '../queries/locations.js';
+import { Location, LocationInput, LocId, ThresholdVersion, collection, pageQuery, problemResponses } from '../schemas.js';
+import { thresholdHistory, thresholdsInForce } from '../../db/index.js';
 import { bearerSecurity } from './security.js';
 
 const LocationParams = Type.Object({ locId: LocId });
@@ -52,6 +53,37 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
     },
   );
 
+  app.get(
+    '/locations/:locId/thresholds',
+    {
+      schema: {
+        tags: ['locations'],
+        summary: 'Every threshold version of a location',
+        operationId: 'listLocationThresholds',
+        description:
+          'Versions in the order they were recorded (never changed or removed). The version in force at an instant is the one with the latest valid_from at or before it; ' +
+          'of equal valid_from, the one recorded last. Never paged (next_cursor is null).',
+        security: bearerSecurity,
+        params: LocationParams,
+        response: { 200: collection(ThresholdVersion, 'Threshold versions'), ...problemResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { locId } = request.params;
+      if (!(await findLocation(app.db, locId))) throw apiErrors.locationNotFound(locId);
+      const [versions, current] = await Promise.all([thresholdHistory(app.db, locId), thresholdsInForce(app.db, locId, app.settings.now())]);
+      // node-postgres reads -infinity (the limits on record before versioning) as a number, not a Date.
+      const validFrom = (at: unknown) => (at instanceof Date && Number.isFinite(at.getTime()) ? at.toISOString() : '-infinity');
+      const data = versions.map((version) => ({
+        ...version,
+        valid_from: validFrom(version.valid_from),
+        recorded_at: version.recorded_at.toISOString(),
+        in_force_now: version.version === current?.version,
+      }));
+      return sendJson(request, reply, { data, next_cursor: null }, false);
+    },
+  );
+
   app.put(
     '/locations/:locId',
     {
@@ -75,8 +107,16 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
           problems.map((message) => ({ name: message.split(' ')[0] ?? 'body', in: 'body', message })),
         );
       }
-      const { location, created } = await upsertLocation(app.db, request.params.locId, request.body);
-      request.log.info({ loc_id: location.loc_id, created }, 'location saved');
+      const actor = request.caller?.keyId ?? 'anonymous';
+      let saved: SavedLocation;
+      try {
+        saved = await app.db.transaction().execute((trx) => saveLocation(trx, request.params.locId, request.body, { actor, now: app.settings.now() }));
+      } catch (error) {
+        if (error instanceof LocationSaveRefused) throw apiErrors.validation(error.message, [{ name: error.field, in: 'body', message: error.message }]);
+        throw error;
+      }
+      const { location, created } = saved;
+      request.log.info({ loc_id: location.loc_id, created, threshold_version: saved.thresholdVersion }, 'location saved');
       return reply.code(created ? 201 : 200).header('cache-control', 'no-store').send(location);
     },
   );

@@ -6,6 +6,9 @@ import latestRoutes from './latest.js';
 import deviceRoutes from './devices.js';
 import pipelineRoutes from './pipeline.js';
 import alarmRoutes from './alarms.js';
+import excursionRoutes from './excursions.js';
+import mktRoutes from './mkt.js';
+import auditRoutes from './audit.js';
 
 /**
  * The /v1 scope: everything in it is rate limited (per key or client) and, with API_KEYS set,
@@ -21,6 +24,9 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(deviceRoutes);
   await app.register(pipelineRoutes);
   await app.register(alarmRoutes);
+  await app.register(excursionRoutes);
+  await app.register(mktRoutes);
+  await app.register(auditRoutes);
 };
 
 export default v1;

@@ -68,7 +68,7 @@ function alarmState(location, latest, alarmCount) {
     if (location.humidity_min !== null && latest.humidity !== null && latest.humidity < location.humidity_min) crossed.push('humidity below min');
     if (crossed.length > 0) return { text: `ALARM: ${crossed.join(', ')}`, kind: 'alarm' };
   }
-  if (alarmCount > 0) return { text: `${alarmCount} alarm hour(s) in 24 h`, kind: 'recent' };
+  if (alarmCount > 0) return { text: `excursions in ${alarmCount} hour(s) of 24 h`, kind: 'recent' };
   const hasThresholds = ['temperature_min', 'temperature_max', 'humidity_min', 'humidity_max'].some((field) => location[field] !== null);
   return hasThresholds ? { text: 'ok', kind: 'ok' } : { text: 'no thresholds', kind: 'unknown' };
 }
@@ -101,6 +101,22 @@ function coverageCell(row, total) {
   td.title = `${total.received} of ${total.expected} expected readings in the last 24 complete hours`;
 }
 
+/** The MKT of the last 30 days per location; '–' (with the API's reason) when there is no exact value. */
+async function mktByLocation(locations) {
+  const entries = await Promise.all(
+    locations.map(async (location) => {
+      try {
+        const result = await api(`/v1/locations/${encodeURIComponent(location.loc_id)}/mkt`);
+        return [location.loc_id, { value: result.mkt, title: `${result.readings} readings, ${result.source}` }];
+      } catch (error) {
+        if (error.status === 422) return [location.loc_id, { value: null, title: String(error.message) }];
+        throw error;
+      }
+    }),
+  );
+  return new Map(entries);
+}
+
 async function renderLocations() {
   const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
   const since = new Date(hour - 24 * HOUR_MS).toISOString();
@@ -111,6 +127,13 @@ async function renderLocations() {
     collect(`/v1/hourly?from=${encodeURIComponent(since)}&to=${encodeURIComponent(new Date(hour).toISOString())}&gaps=include&limit=10000`),
   ]);
   const coverage = coverageByLocation(hours);
+  const mkt = await mktByLocation(locations);
+  const dewPoint = new Map();
+  for (const hour of hours) {
+    if (hour.dew_point_max !== null && hour.dew_point_max !== undefined) dewPoint.set(hour.loc_id, Math.max(dewPoint.get(hour.loc_id) ?? -Infinity, hour.dew_point_max));
+  }
+  const minutesOut = new Map();
+  for (const alarm of alarms) minutesOut.set(alarm.loc_id, (minutesOut.get(alarm.loc_id) || 0) + (alarm.minutes ?? 0));
   state.locations = locations;
   const latestById = new Map(latest.data.map((reading) => [reading.loc_id, reading]));
   const alarmHours = new Map();
@@ -131,6 +154,11 @@ async function renderLocations() {
     cell(row, number(reading && reading.humidity, '%RH'), 'number');
     cell(row, time(reading && reading.capture_dt));
     coverageCell(row, coverage.get(location.loc_id));
+    cell(row, number(dewPoint.get(location.loc_id), '°C'), 'number');
+    const out = minutesOut.get(location.loc_id) || 0;
+    cell(row, `${Math.round(out)} min`, out > 0 ? 'number excursion' : 'number');
+    const kinetic = mkt.get(location.loc_id);
+    cell(row, number(kinetic && kinetic.value, '°C'), 'number').title = kinetic ? kinetic.title : '';
     const alarm = alarmState(location, reading, (alarmHours.get(location.loc_id) || new Set()).size);
     const span = document.createElement('span');
     span.className = `state state-${alarm.kind}`;
@@ -164,6 +192,7 @@ async function renderChart() {
     rows.map((row) => row.temperature_avg),
     rows.map((row) => row.temperature_max),
     rows.map((row) => row.humidity_avg),
+    rows.map((row) => row.dew_point_avg),
   ];
   const options = {
     width: Math.max(320, target.clientWidth || 800),
@@ -174,11 +203,50 @@ async function renderChart() {
       { label: 'Temperature avg (°C)', scale: 'temp', stroke: '#d9480f', width: 2 },
       { label: 'Temperature max (°C)', scale: 'temp', stroke: '#f08c00', dash: [4, 4] },
       { label: 'Humidity avg (%RH)', scale: 'hum', stroke: '#1971c2', width: 2 },
+      { label: 'Dew point avg (°C)', scale: 'temp', stroke: '#0c8599', dash: [2, 3] },
     ],
     axes: [{}, { scale: 'temp', label: '°C' }, { scale: 'hum', side: 1, label: '%RH', grid: { show: false } }],
   };
   if (state.chart) state.chart.destroy();
   state.chart = new uPlot(options, data, target);
+}
+
+const KIND = { above: 'above max', below: 'below min' };
+const UNIT = { temperature: '°C', humidity: '%RH' };
+
+/** Excursion events of the chart's location and window: runs of readings beyond the limits in force. */
+async function renderExcursions() {
+  const locId = document.getElementById('chart-location').value;
+  if (!locId) return;
+  const hours = Number(document.getElementById('chart-window').value);
+  const from = new Date(Math.floor(Date.now() / HOUR_MS) * HOUR_MS - (hours - 1) * HOUR_MS).toISOString();
+  const result = await api(`/v1/locations/${encodeURIComponent(locId)}/excursions?from=${encodeURIComponent(from)}&limit=200`);
+  const summary = result.summary;
+  const parts = [
+    ['temperature above max', summary.temperature_above_minutes],
+    ['temperature below min', summary.temperature_below_minutes],
+    ['humidity above max', summary.humidity_above_minutes],
+    ['humidity below min', summary.humidity_below_minutes],
+  ]
+    .filter(([, minutes]) => minutes !== null)
+    .map(([kind, minutes]) => `${kind}: ${Math.round(minutes)} min`);
+  document.getElementById('excursion-summary').textContent =
+    parts.length === 0 ? 'No thresholds in force for this location.' : `${parts.join(' · ')}${result.events_complete ? '' : ` (events listed from ${time(result.events_from)}: older raw readings pruned)`}`;
+  const body = document.querySelector('#excursions tbody');
+  body.replaceChildren();
+  for (const event of result.data.slice().reverse()) {
+    const row = document.createElement('tr');
+    const span = document.createElement('span');
+    span.className = 'state state-alarm';
+    span.textContent = `${event.metric} ${KIND[event.direction]}`;
+    cell(row, '').appendChild(span);
+    cell(row, time(event.start));
+    cell(row, time(event.end));
+    cell(row, String(Math.round(event.minutes)), 'number');
+    cell(row, number(event.peak, UNIT[event.metric]), 'number');
+    cell(row, number(event.limit, UNIT[event.metric]), 'number');
+    body.appendChild(row);
+  }
 }
 
 async function renderPipeline() {
@@ -219,7 +287,7 @@ async function renderPipeline() {
 async function refresh() {
   try {
     await renderLocations();
-    await Promise.all([renderChart(), renderPipeline()]);
+    await Promise.all([renderChart(), renderExcursions(), renderPipeline()]);
     showMessage('');
     document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
@@ -235,7 +303,8 @@ document.getElementById('key-form').addEventListener('submit', (event) => {
   input.value = '';
   void refresh();
 });
-document.getElementById('chart-location').addEventListener('change', () => void renderChart().catch((error) => showMessage(String(error.message))));
-document.getElementById('chart-window').addEventListener('change', () => void renderChart().catch((error) => showMessage(String(error.message))));
+for (const id of ['chart-location', 'chart-window']) {
+  document.getElementById(id).addEventListener('change', () => void Promise.all([renderChart(), renderExcursions()]).catch((error) => showMessage(String(error.message))));
+}
 void refresh();
 setInterval(() => void refresh(), 60000);

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { expect } from 'vitest';
-import type { Database, NewRawReading } from '../../db/index.js';
+import { CLIMATE_COLUMNS, type Database, type NewRawReading } from '../../db/index.js';
 import type { Clock } from '../../aggregator/index.js';
 import { createLogger } from './database.js';
 
@@ -94,7 +94,10 @@ export async function storedHourly(db: Kysely<Database>, filter: HourFilter = {}
   for (const row of rows) {
     if (!inFilter(row.loc_id, row.bucket.getTime(), filter)) continue;
     // expected_count is configuration (device poll intervals), not a function of the raw rows.
+    // The climate columns (dew point, excursions, Arrhenius sum) have their own reference check:
+    // tests/aggregator-climate-columns-equal-raw-and-threshold-history.test.ts.
     const { updated_at: _updated, expected_count: _expected, bucket, ...values } = row;
+    for (const column of CLIMATE_COLUMNS) delete (values as Partial<typeof values>)[column];
     result.set(`${row.loc_id}@${bucket.toISOString()}`, { ...values, bucket: bucket.toISOString() });
   }
   return result;
