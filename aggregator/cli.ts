@@ -207,7 +207,8 @@ export const pruneCommand = defineCommand({
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator prune' });
     const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal, log });
     process.stdout.write(
-      `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.rawRowsDeleted} raw rows deleted; ` +
+      `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.partitionsDropped.length} partition(s) dropped whole, ` +
+        `${report.rawRowsDeleted} raw rows deleted; ` +
         `hours before ${report.frozenBefore?.toISOString() ?? '(none)'} are frozen\n`,
     );
   },

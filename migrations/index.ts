@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema.js';
 import * as aggregatorState from './0002-aggregator-state.js';
 import * as hourlyCountsAndCoverage from './0003-hourly-counts-and-coverage.js';
+import * as timePartitionedRaw from './0005-time-partitioned-raw.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so that the same
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0001-initial-schema': initialSchema,
   '0002-aggregator-state': aggregatorState,
   '0003-hourly-counts-and-coverage': hourlyCountsAndCoverage,
+  '0005-time-partitioned-raw': timePartitionedRaw,
 };
