@@ -26,7 +26,7 @@ export interface PruneReport {
   readonly frozenBefore: Date | undefined;
   /** Raw rows gone: those of the partitions dropped plus those deleted row by row. */
   readonly rawRowsDeleted: number;
-  /** Day partitions (and the legacy one) wholly before the horizon, detached and dropped. */
+  /** Day partitions (and the legacy one) wholly before the horizon, emptied whole and detached (an emptied one the next prune detaches when the raw table was busy). */
   readonly partitionsDropped: readonly string[];
   /** Dirty hours aggregated first, so that no raw row of an unaggregated hour is dropped. */
   readonly hoursAggregated: number;
@@ -67,17 +67,30 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
   // the deletes below would leave nothing to report.
   await dropFrozenMarks(db, horizon, options.log);
   const dropped = await dropRawPartitionsBefore(db, horizon, options.signal);
-  if (dropped.partitions.length > 0) {
-    options.log?.info({ partitions: dropped.partitions, readings: dropped.readings }, `dropped ${dropped.partitions.length} raw partition(s) before the horizon`);
+  if (dropped.partitions.length + dropped.emptied.length > 0) {
+    options.log?.info(
+      { dropped: dropped.partitions, emptied: dropped.emptied, readings: dropped.readings },
+      `dropped ${dropped.partitions.length} raw partition(s) before the horizon` +
+        (dropped.emptied.length > 0 ? `; ${dropped.emptied.length} emptied, to be detached by the next prune (the raw table was busy)` : ''),
+    );
   }
+  if (dropped.busy.length > 0) {
+    options.log?.warn({ partitions: dropped.busy.map((partition) => partition.name) }, 'raw partition(s) before the horizon stayed locked by a reader; the next prune drops them');
+  }
+  // Rows of a partition left busy are not deleted one by one either: the next prune drops it whole.
+  const notBusy = sql.join(
+    dropped.busy.map((partition) => sql`NOT (capture_dt >= ${partition.from ?? new Date(0)} AND capture_dt < ${partition.to ?? horizon})`),
+    sql` AND `,
+  );
+  const outsideBusy = dropped.busy.length > 0 ? sql`AND ${notBusy}` : sql``;
   // Per location along the primary key: finding the next row to delete is an index probe, so
   // gaps in the data cost nothing, and each statement deletes at most one slice of one location.
   // The time bound keeps every partition after the horizon out of the plan.
   const { rows: locations } = await sql<{ loc_id: string }>`
     WITH RECURSIVE locs AS (
-      (SELECT loc_id FROM temperature_raw WHERE capture_dt < ${horizon} ORDER BY loc_id LIMIT 1)
+      (SELECT loc_id FROM temperature_raw WHERE capture_dt < ${horizon} ${outsideBusy} ORDER BY loc_id LIMIT 1)
       UNION ALL
-      SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > locs.loc_id AND r.capture_dt < ${horizon} ORDER BY r.loc_id LIMIT 1)
+      SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > locs.loc_id AND r.capture_dt < ${horizon} ${outsideBusy} ORDER BY r.loc_id LIMIT 1)
       FROM locs WHERE locs.loc_id IS NOT NULL
     )
     SELECT loc_id FROM locs WHERE loc_id IS NOT NULL`.execute(db);
@@ -88,12 +101,12 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
     while (cursor && !options.signal?.aborted) {
       const found: { rows: { next: Date | null }[] } = await sql<{ next: Date | null }>`
         SELECT min(capture_dt) AS next FROM temperature_raw
-        WHERE loc_id = ${locId} AND capture_dt >= ${cursor} AND capture_dt < ${horizon}`.execute(db);
+        WHERE loc_id = ${locId} AND capture_dt >= ${cursor} AND capture_dt < ${horizon} ${outsideBusy}`.execute(db);
       const next: Date | undefined = found.rows[0]?.next ?? undefined;
       if (!next) break;
       const to: Date = new Date(Math.min(next.getTime() + sliceMs, horizon.getTime()));
       const deleted = await sql`
-        DELETE FROM temperature_raw WHERE loc_id = ${locId} AND capture_dt >= ${next} AND capture_dt < ${to}`.execute(db);
+        DELETE FROM temperature_raw WHERE loc_id = ${locId} AND capture_dt >= ${next} AND capture_dt < ${to} ${outsideBusy}`.execute(db);
       rawRowsDeleted += Number(deleted.numAffectedRows ?? 0);
       cursor = to;
     }
@@ -101,5 +114,5 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
   await sql`
     DELETE FROM raw_dirty_hour WHERE (loc_id, bucket) IN (
       SELECT loc_id, bucket FROM raw_dirty_hour WHERE bucket < ${horizon} FOR UPDATE SKIP LOCKED)`.execute(db);
-  return { frozenBefore: horizon, rawRowsDeleted, partitionsDropped: dropped.partitions, hoursAggregated: aggregated.claimed };
+  return { frozenBefore: horizon, rawRowsDeleted, partitionsDropped: [...dropped.partitions, ...dropped.emptied], hoursAggregated: aggregated.claimed };
 }

@@ -1,5 +1,4 @@
 import { sql, type Kysely } from 'kysely';
-import pg from 'pg';
 
 /**
  * Partition maintenance of temperature_raw (migrations/0005-time-partitioned-raw.ts): one
@@ -18,8 +17,6 @@ import pg from 'pg';
 const DAY_MS = 86_400_000;
 /** Days of partitions kept ready ahead of today: a week of scheduler downtime before readings reach the default partition. */
 export const RAW_PARTITION_DAYS_AHEAD = 7;
-/** A DETACH that cannot get its lock within lock_timeout (5 s, in the function) is tried again this many times. */
-const DROP_ATTEMPTS = 3;
 
 export interface RawPartition {
   readonly name: string;
@@ -60,38 +57,43 @@ export async function createRawPartitionsAhead<DB>(db: Kysely<DB>, now: Date): P
 }
 
 export interface DroppedRawPartitions {
+  /** Detached and dropped. */
   readonly partitions: readonly string[];
-  /** Readings they held, counted just before each was detached. */
+  /** Emptied (TRUNCATE) but still attached: the parent was busy; the next prune drops them. */
+  readonly emptied: readonly string[];
+  /** Left as they were because they stayed locked (a long reader of that day); their rows must not be deleted row by row either. */
+  readonly busy: readonly RawPartition[];
+  /** Readings the emptied and dropped partitions held, counted under their lock. */
   readonly readings: number;
 }
 
-const isLockTimeout = (error: unknown) => error instanceof pg.DatabaseError && error.code === '55P03';
-
 /**
- * Detaches and drops every range partition that ends at or before `horizon`, which must not be
- * after `aggregator_state.frozen_before` (the function refuses otherwise). No row is deleted and no
- * trigger fires: the hours of those rows are frozen already. A DETACH that times out waiting for
- * its lock (a long reader of the raw table) is retried; after DROP_ATTEMPTS it throws and the
- * next prune carries on where this one stopped.
+ * Empties, detaches and drops every range partition that ends at or before `horizon`, which must
+ * not be after `aggregator_state.frozen_before` (the database function refuses otherwise). No row
+ * is deleted one by one and no trigger fires: the hours of those rows are frozen already. See the
+ * function in migrations/0005-time-partitioned-raw.ts for the locks.
  */
 export async function dropRawPartitionsBefore<DB>(db: Kysely<DB>, horizon: Date, signal?: AbortSignal): Promise<DroppedRawPartitions> {
   const doomed = (await listRawPartitions(db)).filter((partition) => !partition.isDefault && partition.to !== undefined && partition.to <= horizon);
   const partitions: string[] = [];
+  const emptied: string[] = [];
+  const busy: RawPartition[] = [];
   let readings = 0;
   for (const partition of doomed) {
     if (signal?.aborted) break;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const { rows } = await sql<{ readings: number }>`SELECT raw_partition_drop(${partition.name}) AS readings`.execute(db);
-        readings += Number(rows[0]?.readings ?? 0);
-        partitions.push(partition.name);
-        break;
-      } catch (error) {
-        if (!isLockTimeout(error) || attempt >= DROP_ATTEMPTS) throw error;
-      }
+    // Once the parent was busy, the others are only emptied: one wait per prune, not one per partition.
+    const tryDetach = emptied.length === 0;
+    const { rows } = await sql<{ readings: number | null; dropped: boolean }>`
+      SELECT readings, dropped FROM raw_partition_drop(${partition.name}, ${tryDetach})`.execute(db);
+    const result = rows[0];
+    if (result?.readings === null || result?.readings === undefined) {
+      busy.push(partition);
+      continue;
     }
+    readings += Number(result.readings);
+    (result.dropped ? partitions : emptied).push(partition.name);
   }
-  return { partitions, readings };
+  return { partitions, emptied, busy, readings };
 }
 
 export interface RawPartitionStatus {

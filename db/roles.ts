@@ -57,7 +57,7 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
  */
 export const ROUTINE_GRANTS: Readonly<Record<Component, readonly string[]>> = {
   collector: [],
-  aggregator: ['raw_partition_create(date)', 'raw_partition_drop(text)', 'raw_readings_outside_partitions()'],
+  aggregator: ['raw_partition_create(date)', 'raw_partition_drop(text, boolean)', 'raw_readings_outside_partitions()'],
   api: [],
 };
 

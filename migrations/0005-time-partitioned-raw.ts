@@ -76,8 +76,8 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
     CREATE FUNCTION raw_partitions() RETURNS TABLE (partition text, lower_bound timestamptz, upper_bound timestamptz, is_default boolean)
     LANGUAGE sql STABLE SET search_path FROM CURRENT AS $fn$
       SELECT c.relname::text,
-             (regexp_match(b.expr, 'FROM \(''([^'']*)''\)'))[1]::timestamptz,
-             (regexp_match(b.expr, 'TO \(''([^'']*)''\)'))[1]::timestamptz,
+             (regexp_match(b.expr, 'FROM \\(''([^'']*)''\\)'))[1]::timestamptz,
+             (regexp_match(b.expr, 'TO \\(''([^'']*)''\\)'))[1]::timestamptz,
              b.expr = 'DEFAULT'
       FROM pg_inherits i
       JOIN pg_class c ON c.oid = i.inhrelid
@@ -117,19 +117,24 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
     END
     $fn$`.execute(db);
 
-  // Detaches and drops one partition wholly before the horizon; returns the rows it held (counted
-  // first, before any lock on the parent is asked for). DETACH without CONCURRENTLY, because
-  // CONCURRENTLY is refused while a default partition exists and cannot run in a transaction: it
-  // takes ACCESS EXCLUSIVE on the parent for a catalogue change. lock_timeout keeps it from
-  // queueing in front of the collectors' inserts behind a long reader; the caller retries.
+  // Empties one partition wholly before the horizon and, when it can, detaches and drops it.
+  // TRUNCATE locks only that partition, so the rows go at once beside open writers of the
+  // current day; no row is deleted one by one and no trigger fires. DETACH (and DROP) then need
+  // ACCESS EXCLUSIVE on the parent, which an open writer of any day holds off: tried under a 1 s
+  // lock_timeout in a subtransaction, and left to the next prune when busy (an empty partition
+  // costs nothing meanwhile). DETACH ... CONCURRENTLY would need only SHARE UPDATE EXCLUSIVE,
+  // but PostgreSQL refuses it while a default partition exists, and it cannot run inside a
+  // transaction or a function. `readings` is NULL when the partition itself stayed locked for 5 s
+  // (a reader of that old day): nothing was done, and the caller leaves its rows alone. The
+  // caller passes try_detach = false once the parent was busy, so a prune waits for it once.
   await sql`
-    CREATE FUNCTION raw_partition_drop(name text) RETURNS bigint
+    CREATE FUNCTION raw_partition_drop(name text, try_detach boolean, OUT readings bigint, OUT dropped boolean)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
     DECLARE
       horizon timestamptz := (SELECT frozen_before FROM aggregator_state);
       bounds record;
-      readings bigint;
     BEGIN
+      dropped := false;
       SELECT * INTO bounds FROM raw_partitions() p WHERE p.partition = name AND NOT p.is_default;
       IF NOT FOUND THEN
         RAISE EXCEPTION 'raw_partition_drop: % is not a range partition of temperature_raw', name;
@@ -138,11 +143,25 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
         RAISE EXCEPTION 'raw_partition_drop: % ends at %, after the raw-retention horizon %; only partitions wholly before it may be dropped',
           name, bounds.upper_bound, horizon;
       END IF;
-      EXECUTE format('SELECT count(*) FROM %I', name) INTO readings;
       PERFORM set_config('lock_timeout', '5s', true);
-      EXECUTE format('ALTER TABLE temperature_raw DETACH PARTITION %I', name);
-      EXECUTE format('DROP TABLE %I', name);
-      RETURN readings;
+      BEGIN
+        EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', name);
+      EXCEPTION WHEN lock_not_available THEN
+        RETURN;
+      END;
+      EXECUTE format('SELECT count(*) FROM %I', name) INTO readings;
+      EXECUTE format('TRUNCATE %I', name);
+      IF NOT try_detach THEN
+        RETURN;
+      END IF;
+      PERFORM set_config('lock_timeout', '1s', true);
+      BEGIN
+        EXECUTE format('ALTER TABLE temperature_raw DETACH PARTITION %I', name);
+        EXECUTE format('DROP TABLE %I', name);
+        dropped := true;
+      EXCEPTION WHEN lock_not_available THEN
+        dropped := false;
+      END;
     END
     $fn$`.execute(db);
 
@@ -153,12 +172,12 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
       SELECT count(*) FROM temperature_raw_default
     $fn$`.execute(db);
 
-  for (const signature of ['raw_partition_create(date)', 'raw_partition_drop(text)', 'raw_readings_outside_partitions()']) {
+  for (const signature of ['raw_partition_create(date)', 'raw_partition_drop(text, boolean)', 'raw_readings_outside_partitions()']) {
     await sql`REVOKE EXECUTE ON FUNCTION ${sql.raw(signature)} FROM PUBLIC`.execute(db);
   }
 }
 
-const DROP_FUNCTIONS = ['raw_readings_outside_partitions()', 'raw_partition_drop(text)', 'raw_partition_create(date)', 'raw_partitions()'];
+const DROP_FUNCTIONS = ['raw_readings_outside_partitions()', 'raw_partition_drop(text, boolean)', 'raw_partition_create(date)', 'raw_partitions()'];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   const triggers = await triggerDefinitions(db, 'temperature_raw');
