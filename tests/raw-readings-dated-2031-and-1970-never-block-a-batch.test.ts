@@ -22,7 +22,7 @@ describe('readings dated outside every day partition', () => {
       { locId: 'Q-02', captureMs: Date.parse('1970-01-01T00:00:05Z'), values },
     ];
     // The collector's COPY path, odd readings in the middle of the batch ...
-    expect(await writeReadings(pool, 'gw-odd', [good[0]!, odd[0]!, good[1]!, odd[1]!], 10_000)).toBe(4);
+    expect(await writeReadings(pool, 'gw-odd', [good[0], odd[0], good[1], odd[1]], 10_000)).toBe(4);
     // ... and its ON CONFLICT path (a replay), which stores the new ones once.
     expect(await writeReadings(pool, 'gw-odd', [...good, ...odd], 10_000, { mayRepeat: true })).toBe(2);
 
