@@ -51,9 +51,29 @@ export async function createRawPartitions<DB>(db: Kysely<DB>, range: { from: Dat
   return created;
 }
 
-/** The scheduled form: today (UTC) and RAW_PARTITION_DAYS_AHEAD days after it. */
+/** Names of the day partitions (catalogue only: cheap with a year of them, unlike reading every bound). */
+async function dayPartitionNames<DB>(db: Kysely<DB>): Promise<Set<string>> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'temperature_raw'::regclass AND c.relname ~ '^temperature_raw_p[0-9]{8}$'`.execute(db);
+  return new Set(rows.map((row) => row.name));
+}
+
+const dayPartitionName = (time: number) => `temperature_raw_p${utcDay(time).replaceAll('-', '')}`;
+
+/**
+ * The scheduled form: today (UTC) and RAW_PARTITION_DAYS_AHEAD days after it. Days whose
+ * partition exists by name are skipped without a call, so a run with a year of partitions pays
+ * one catalogue read; the rest go through createRawPartitions (which checks every bound).
+ */
 export async function createRawPartitionsAhead<DB>(db: Kysely<DB>, now: Date): Promise<string[]> {
-  return createRawPartitions(db, { from: now, to: new Date(now.getTime() + RAW_PARTITION_DAYS_AHEAD * DAY_MS) });
+  const existing = await dayPartitionNames(db);
+  const created: string[] = [];
+  const first = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
+  for (let time = first; time <= first + RAW_PARTITION_DAYS_AHEAD * DAY_MS; time += DAY_MS) {
+    if (!existing.has(dayPartitionName(time))) created.push(...(await createRawPartitions(db, { from: new Date(time), to: new Date(time) })));
+  }
+  return created;
 }
 
 export interface DroppedRawPartitions {
@@ -104,8 +124,10 @@ export interface RawPartitionStatus {
 }
 
 export async function rawPartitionStatus<DB>(db: Kysely<DB>): Promise<RawPartitionStatus> {
-  const { rows } = await sql<{ outside: number; until: Date | null }>`
-    SELECT raw_readings_outside_partitions() AS outside,
-           (SELECT max(upper_bound) FROM raw_partitions() WHERE NOT is_default) AS until`.execute(db);
-  return { readingsOutside: Number(rows[0]?.outside ?? 0), coveredUntil: rows[0]?.until ?? undefined };
+  const { rows } = await sql<{ outside: number }>`SELECT raw_readings_outside_partitions() AS outside`.execute(db);
+  const newest = [...(await dayPartitionNames(db))].sort().at(-1);
+  const coveredUntil = newest
+    ? new Date(Date.parse(`${newest.slice(-8, -4)}-${newest.slice(-4, -2)}-${newest.slice(-2)}T00:00:00Z`) + DAY_MS)
+    : undefined;
+  return { readingsOutside: Number(rows[0]?.outside ?? 0), coveredUntil };
 }
