@@ -48,7 +48,7 @@ export const HOURLY_AGGREGATE_COLUMNS = [
 ] as const satisfies readonly `${Metric}_${'max' | 'avg' | 'min' | 'count'}`[];
 export type HourlyAggregates = { [K in (typeof HOURLY_AGGREGATE_COLUMNS)[number]]: number | null };
 
-/** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
+/** One reading of one location; the hot table, partitioned by UTC day of capture_dt (migration 0005, db/raw-partitions.ts). Unique on (loc_id, capture_dt). */
 export interface TemperatureRawTable {
   loc_id: string;
   capture_dt: Timestamp;
