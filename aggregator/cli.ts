@@ -234,7 +234,8 @@ export const pruneCommand = defineCommand({
       after: { frozen_before: report.frozenBefore?.toISOString() ?? null, raw_rows_deleted: report.rawRowsDeleted, hours_aggregated_first: report.hoursAggregated },
     });
     process.stdout.write(
-      `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.rawRowsDeleted} raw rows deleted; ` +
+      `prune (RAW_RETENTION ${formatDuration(retentionMs)}): ${report.hoursAggregated} dirty hour(s) aggregated first, ${report.partitionsDropped.length} partition(s) dropped whole, ` +
+        `${report.rawRowsDeleted} raw rows deleted; ` +
         `hours before ${report.frozenBefore?.toISOString() ?? '(none)'} are frozen\n`,
     );
   },

@@ -14,6 +14,8 @@ export interface AggregatorMetrics {
   readonly lastVerify: Gauge;
   readonly failures: Counter;
   readonly frozenLateReadings: Counter;
+  readonly rawReadingsOutsidePartitions: Gauge;
+  readonly rawPartitionsAhead: Gauge;
 }
 
 export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = {}): AggregatorMetrics {
@@ -38,6 +40,16 @@ export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = 
     frozenLateReadings: new Counter({
       name: 'plant_aggregator_frozen_late_readings_total',
       help: 'Readings written into frozen hours (before the raw-retention horizon): they never reach their hourly row',
+      registers,
+    }),
+    rawReadingsOutsidePartitions: new Gauge({
+      name: 'plant_aggregator_raw_readings_outside_partitions',
+      help: 'Raw readings in the default partition, outside every day partition: a transmitter clock far off, or history older than the partitions',
+      registers,
+    }),
+    rawPartitionsAhead: new Gauge({
+      name: 'plant_aggregator_raw_partitions_ahead_seconds',
+      help: 'End of the newest day partition of the raw table minus now: how long writers have before readings go to the default partition',
       registers,
     }),
   };

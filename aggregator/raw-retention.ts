@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../db/index.js';
+import { dropRawPartitionsBefore, type Database } from '../db/index.js';
 import { advanceFrozenBefore } from './aggregator-state.js';
 import type { Logger } from 'pino';
 import { aggregateDirtyHours } from './dirty-hour-run.js';
@@ -24,7 +24,10 @@ export interface PruneOptions {
 export interface PruneReport {
   /** Hours before this are frozen (the horizon in force after the prune). */
   readonly frozenBefore: Date | undefined;
+  /** Raw rows gone: those of the partitions dropped plus those deleted row by row. */
   readonly rawRowsDeleted: number;
+  /** Day partitions (and the legacy one) wholly before the horizon, emptied whole and detached (an emptied one the next prune detaches when the raw table was busy). */
+  readonly partitionsDropped: readonly string[];
   /** Dirty hours aggregated first, so that no raw row of an unaggregated hour is dropped. */
   readonly hoursAggregated: number;
 }
@@ -32,9 +35,12 @@ export interface PruneReport {
 /**
  * Raw retention. First aggregates every dirty hour before the target horizon, then moves the
  * recorded horizon forward, but never past an hour whose mark is still held by an uncommitted
- * writer (it is not aggregated yet), then deletes raw rows before the horizon one slice at a
- * time. The deletes mark their hours dirty like any other delete; marks before the horizon are
- * dropped here and by every run without touching the frozen hourly rows.
+ * writer (it is not aggregated yet). Then it detaches and drops every partition that ends at or
+ * before the horizon: no row is deleted and no trigger fires, so this costs the same whatever
+ * the partitions hold. What is left before the horizon (the day partition that straddles it, the
+ * default partition's odd readings, a legacy partition from the conversion) is deleted one slice
+ * at a time; those deletes mark their hours dirty like any other delete, and marks before the
+ * horizon are dropped here and by every run without touching the frozen hourly rows.
  *
  * A reading that arrives for an hour before the horizon after it has moved is outside the
  * retention period: it is deleted by the next prune and never changes its frozen hour.
@@ -60,29 +66,47 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
   // Readings that arrived for hours already frozen, before their raw rows go: reported here, or
   // the deletes below would leave nothing to report.
   await dropFrozenMarks(db, horizon, options.log);
+  const dropped = await dropRawPartitionsBefore(db, horizon, options.signal);
+  if (dropped.partitions.length + dropped.emptied.length > 0) {
+    options.log?.info(
+      { dropped: dropped.partitions, emptied: dropped.emptied, readings: dropped.readings },
+      `dropped ${dropped.partitions.length} raw partition(s) before the horizon` +
+        (dropped.emptied.length > 0 ? `; ${dropped.emptied.length} emptied, to be detached by the next prune (the raw table was busy)` : ''),
+    );
+  }
+  if (dropped.busy.length > 0) {
+    options.log?.warn({ partitions: dropped.busy.map((partition) => partition.name) }, 'raw partition(s) before the horizon stayed locked by a reader; the next prune drops them');
+  }
+  // Rows of a partition left busy are not deleted one by one either: the next prune drops it whole.
+  const notBusy = sql.join(
+    dropped.busy.map((partition) => sql`NOT (capture_dt >= ${partition.from ?? new Date(0)} AND capture_dt < ${partition.to ?? horizon})`),
+    sql` AND `,
+  );
+  const outsideBusy = dropped.busy.length > 0 ? sql`AND ${notBusy}` : sql``;
   // Per location along the primary key: finding the next row to delete is an index probe, so
   // gaps in the data cost nothing, and each statement deletes at most one slice of one location.
+  // The time bound keeps every partition after the horizon out of the plan.
   const { rows: locations } = await sql<{ loc_id: string }>`
     WITH RECURSIVE locs AS (
-      (SELECT loc_id FROM temperature_raw ORDER BY loc_id LIMIT 1)
+      (SELECT loc_id FROM temperature_raw WHERE capture_dt < ${horizon} ${outsideBusy} ORDER BY loc_id LIMIT 1)
       UNION ALL
-      SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > locs.loc_id ORDER BY r.loc_id LIMIT 1)
+      SELECT (SELECT r.loc_id FROM temperature_raw r WHERE r.loc_id > locs.loc_id AND r.capture_dt < ${horizon} ${outsideBusy} ORDER BY r.loc_id LIMIT 1)
       FROM locs WHERE locs.loc_id IS NOT NULL
     )
     SELECT loc_id FROM locs WHERE loc_id IS NOT NULL`.execute(db);
   const sliceMs = (options.deleteSliceHours ?? 24) * HOUR_MS;
-  let rawRowsDeleted = 0;
+  let rawRowsDeleted = dropped.readings;
   for (const { loc_id: locId } of locations) {
     let cursor: Date | undefined = new Date(0);
     while (cursor && !options.signal?.aborted) {
       const found: { rows: { next: Date | null }[] } = await sql<{ next: Date | null }>`
         SELECT min(capture_dt) AS next FROM temperature_raw
-        WHERE loc_id = ${locId} AND capture_dt >= ${cursor} AND capture_dt < ${horizon}`.execute(db);
+        WHERE loc_id = ${locId} AND capture_dt >= ${cursor} AND capture_dt < ${horizon} ${outsideBusy}`.execute(db);
       const next: Date | undefined = found.rows[0]?.next ?? undefined;
       if (!next) break;
       const to: Date = new Date(Math.min(next.getTime() + sliceMs, horizon.getTime()));
       const deleted = await sql`
-        DELETE FROM temperature_raw WHERE loc_id = ${locId} AND capture_dt >= ${next} AND capture_dt < ${to}`.execute(db);
+        DELETE FROM temperature_raw WHERE loc_id = ${locId} AND capture_dt >= ${next} AND capture_dt < ${to} ${outsideBusy}`.execute(db);
       rawRowsDeleted += Number(deleted.numAffectedRows ?? 0);
       cursor = to;
     }
@@ -90,5 +114,5 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
   await sql`
     DELETE FROM raw_dirty_hour WHERE (loc_id, bucket) IN (
       SELECT loc_id, bucket FROM raw_dirty_hour WHERE bucket < ${horizon} FOR UPDATE SKIP LOCKED)`.execute(db);
-  return { frozenBefore: horizon, rawRowsDeleted, hoursAggregated: aggregated.claimed };
+  return { frozenBefore: horizon, rawRowsDeleted, partitionsDropped: [...dropped.partitions, ...dropped.emptied], hoursAggregated: aggregated.claimed };
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { Database } from '../db/index.js';
+import { createRawPartitionsAhead, rawPartitionStatus, type Database } from '../db/index.js';
 import { readState, recordRun } from './aggregator-state.js';
 import { aggregateDirtyHours, countDirtyHours, newestAggregatedHour, type DirtyHourRunTotals } from './dirty-hour-run.js';
 import type { AggregatorMetrics } from './metrics.js';
@@ -69,6 +69,32 @@ export class ScheduledAggregator {
     }
   }
 
+  /**
+   * Creates the raw table's day partitions ahead (never left to the write path) and exports how
+   * far they reach and what waits in the default partition. A failure here is logged and does
+   * not stop the run: a week of partitions is ready ahead, and the gauges tell when it runs out.
+   */
+  async #maintainRawPartitions(now: Date): Promise<void> {
+    const { db, log, metrics } = this.#options;
+    try {
+      const created = await createRawPartitionsAhead(db, now);
+      if (created.length > 0) log.info({ partitions: created }, `created ${created.length} raw partition(s) ahead`);
+      const status = await rawPartitionStatus(db);
+      metrics?.rawReadingsOutsidePartitions.set(status.readingsOutside);
+      if (status.coveredUntil) metrics?.rawPartitionsAhead.set((status.coveredUntil.getTime() - now.getTime()) / 1000);
+      // Info, not warn: the same readings are there every hour until someone acts, and the
+      // gauge's alert (RawReadingsOutsidePartitions) is the loud channel.
+      if (status.readingsOutside > 0) {
+        log.info(
+          { readings: status.readingsOutside },
+          `${status.readingsOutside} raw reading(s) are dated outside every day partition (temperature_raw_default): a transmitter clock is probably wrong`,
+        );
+      }
+    } catch (error) {
+      log.error({ err: error }, 'raw partition maintenance failed; aggregation goes on');
+    }
+  }
+
   async #run(reason: string): Promise<RunReport> {
     const { db, log, metrics } = this.#options;
     const started = performance.now();
@@ -76,6 +102,7 @@ export class ScheduledAggregator {
     const now = this.#clock();
     const completeBefore = new Date(Math.floor(now.getTime() / HOUR_MS) * HOUR_MS);
     try {
+      await this.#maintainRawPartitions(now);
       const totals = await aggregateDirtyHours(db, {
         timezone: this.#options.timezone,
         completeBefore,

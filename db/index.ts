@@ -19,7 +19,7 @@ export {
   hourlyRowsOfHours,
   type HourlyRowColumn,
 } from './hourly-row.js';
-export { applyRoles, ROLE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
+export { applyRoles, ROLE_GRANTS, ROUTINE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
 export {
   THRESHOLD_SPANS,
   THRESHOLD_LIMITS,
@@ -42,3 +42,14 @@ export {
   type ChainBreak,
   type ChainReport,
 } from './audit-log.js';
+export {
+  listRawPartitions,
+  createRawPartitions,
+  createRawPartitionsAhead,
+  dropRawPartitionsBefore,
+  rawPartitionStatus,
+  RAW_PARTITION_DAYS_AHEAD,
+  type RawPartition,
+  type DroppedRawPartitions,
+  type RawPartitionStatus,
+} from './raw-partitions.js';

@@ -2,6 +2,7 @@ import { Migrator, NO_MIGRATIONS, sql, type Kysely, type MigrationResult } from 
 import type { Logger } from 'pino';
 import { migrations } from '../migrations/index.js';
 import { errors } from '../runtime/errors.js';
+import { createRawPartitionsAhead } from './raw-partitions.js';
 
 export const MIGRATE_COMMAND = 'npx plant-climate migrate';
 
@@ -40,11 +41,18 @@ function check(results: readonly MigrationResult[] | undefined, error: unknown, 
   return (results ?? []).filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }
 
-/** Applies every pending migration; returns the names applied (none when up to date). */
+/**
+ * Applies every pending migration; returns the names applied (none when up to date). Then makes
+ * sure the raw table has its day partitions ahead (db/raw-partitions.ts), so that a `migrate` run
+ * at any time, like every scheduled aggregation run, leaves the next days ready.
+ */
 export async function migrateToLatest(db: Kysely<unknown>, schema: string, log: Logger): Promise<string[]> {
   return withMigrationLock(db, schema, async () => {
     const { error, results } = await migratorFor(db, schema).migrateToLatest();
-    return check(results, error, log);
+    const applied = check(results, error, log);
+    const created = await createRawPartitionsAhead(db, new Date());
+    if (created.length > 0) log.info({ partitions: created }, `created ${created.length} raw partition(s) ahead`);
+    return applied;
   });
 }
 

@@ -58,6 +58,17 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
   },
 };
 
+/**
+ * Functions each component may call, beyond PUBLIC's: the raw table's partition maintenance
+ * (migration 0005), SECURITY DEFINER because only the tables' owner may attach and detach
+ * partitions. A function that does not exist (yet) is skipped, like a table.
+ */
+export const ROUTINE_GRANTS: Readonly<Record<Component, readonly string[]>> = {
+  collector: [],
+  aggregator: ['raw_partition_create(date)', 'raw_partition_drop(text, boolean)', 'raw_readings_outside_partitions()'],
+  api: [],
+};
+
 export interface RoleOptions {
   /** Role names are PREFIX + component: plant_collector, plant_aggregator, plant_api. */
   readonly prefix: string;
@@ -126,6 +137,13 @@ export async function applyRoles(db: Kysely<unknown>, schema: string, options: R
           await sql`GRANT ${list} ON ${sql.id(schema, table)} TO ${id}`.execute(trx);
           grants.push(`${table}: ${privileges.join(', ')}`);
         }
+      }
+      await sql`REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${sql.id(schema)} FROM ${id}`.execute(trx);
+      for (const routine of ROUTINE_GRANTS[component]) {
+        const { rows: found } = await sql<{ exists: boolean }>`SELECT to_regprocedure(${`${schema}.${routine}`}) IS NOT NULL AS exists`.execute(trx);
+        if (!found[0]?.exists) continue;
+        await sql`GRANT EXECUTE ON FUNCTION ${sql.raw(`${pg.escapeIdentifier(schema)}.${routine}`)} TO ${id}`.execute(trx);
+        grants.push(`function ${routine}: EXECUTE`);
       }
       // Writers that insert into a table with a generated key need its sequence.
       if (component !== 'collector') await sql`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${sql.id(schema)} TO ${id}`.execute(trx);

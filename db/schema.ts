@@ -79,7 +79,7 @@ export const CLIMATE_COLUMNS = [
 export const HOURLY_AGGREGATE_COLUMNS = [...METRIC_AGGREGATE_COLUMNS, ...CLIMATE_COLUMNS] as const;
 export type HourlyAggregates = { [K in (typeof HOURLY_AGGREGATE_COLUMNS)[number]]: number | null };
 
-/** One reading of one location; the hot table. Unique on (loc_id, capture_dt). */
+/** One reading of one location; the hot table, partitioned by UTC day of capture_dt (migration 0005, db/raw-partitions.ts). Unique on (loc_id, capture_dt). */
 export interface TemperatureRawTable {
   loc_id: string;
   capture_dt: Timestamp;

@@ -3,6 +3,7 @@ import * as initialSchema from './0001-initial-schema.js';
 import * as aggregatorState from './0002-aggregator-state.js';
 import * as hourlyCountsAndCoverage from './0003-hourly-counts-and-coverage.js';
 import * as climateAnalyticsAndAuditLog from './0004-climate-analytics-and-audit-log.js';
+import * as timePartitionedRaw from './0005-time-partitioned-raw.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so that the same
@@ -14,4 +15,5 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002-aggregator-state': aggregatorState,
   '0003-hourly-counts-and-coverage': hourlyCountsAndCoverage,
   '0004-climate-analytics-and-audit-log': climateAnalyticsAndAuditLog,
+  '0005-time-partitioned-raw': timePartitionedRaw,
 };

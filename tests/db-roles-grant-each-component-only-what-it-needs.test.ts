@@ -105,6 +105,21 @@ describe('plant-climate roles', () => {
     expect(await code(aggregator.query("UPDATE device SET host = 'x'"))).toBe(DENIED);
   });
 
+  it('lets the aggregator create raw partitions and drop those behind the horizon, and no other role', async () => {
+    const [collector, api, aggregator] = [await as('collector'), await as('api'), await as('aggregator')];
+    expect(await code(collector.query("SELECT raw_partition_create('2024-08-01')"))).toBe(DENIED);
+    expect(await code(api.query("SELECT raw_partition_create('2024-08-01')"))).toBe(DENIED);
+    expect((await aggregator.query("SELECT raw_partition_create('2024-08-01') AS name")).rows).toEqual([{ name: 'temperature_raw_p20240801' }]);
+    expect(await code(aggregator.query('SELECT raw_readings_outside_partitions()'))).toBe('ok');
+    await database().pool.query("UPDATE aggregator_state SET frozen_before = '2024-08-02T00:00:00Z'");
+    try {
+      expect(await code(api.query("SELECT * FROM raw_partition_drop('temperature_raw_p20240801', true)"))).toBe(DENIED);
+      expect((await aggregator.query("SELECT * FROM raw_partition_drop('temperature_raw_p20240801', true)")).rows).toEqual([{ readings: 0, dropped: true }]);
+    } finally {
+      await database().pool.query('UPDATE aggregator_state SET frozen_before = NULL');
+    }
+  });
+
   it('can be run again, and gives the API read access to tables created later', async () => {
     const again = await runBin('plant-climate', ['roles', '--prefix', PREFIX], env());
     expect(again.code, again.stderr).toBe(0);

@@ -42,6 +42,8 @@ export const INTERFACE_METRICS = {
     'plant_aggregator_lag_seconds',
     'plant_aggregator_last_success_timestamp_seconds',
     'plant_aggregator_last_verify_timestamp_seconds',
+    'plant_aggregator_raw_readings_outside_partitions',
+    'plant_aggregator_raw_partitions_ahead_seconds',
   ],
   histograms: [
     'plant_collector_poll_duration_seconds',

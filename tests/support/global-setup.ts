@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { TestProject } from 'vitest/node';
-import { ensureEmbeddedPostgres, adminUrlOf, createPool, migrateToLatest } from '../../db/index.js';
+import { ensureEmbeddedPostgres, adminUrlOf, createPool, createRawPartitions, migrateToLatest } from '../../db/index.js';
 import { createLogger } from '../../runtime/logger.js';
 
 declare module 'vitest' {
@@ -56,6 +56,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const pool = createPool({ url: templateUrl.toString(), schema: TEST_SCHEMA, applicationName: 'test-template', log });
   const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
   await migrateToLatest(db, TEST_SCHEMA, log);
+  // TEST_RAW_PARTITIONS=2024-01-01..2024-12-31 gives the template day partitions over the
+  // tests' dates, so that the same tests run with their readings in day partitions instead of
+  // the default partition (migrate creates only the days around today).
+  const partitions = /^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(process.env.TEST_RAW_PARTITIONS ?? '');
+  if (partitions) await createRawPartitions(db, { from: new Date(`${partitions[1]}T00:00:00Z`), to: new Date(`${partitions[2]}T00:00:00Z`) });
   await db.destroy();
 
   project.provide('adminUrl', adminUrl);
