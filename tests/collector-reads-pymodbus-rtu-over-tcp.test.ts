@@ -2,12 +2,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parseGatewayConfig, startCollector } from '../collectors/index.js';
-import { Lifecycle } from '../runtime/lifecycle.js';
 import { createLogger } from '../runtime/logger.js';
 import { useTestDatabase } from './support/database.js';
 import { describeWithPeer, peers } from './support/peers.js';
-import { waitFor } from './support/modbus-processes.js';
+import { readingOfEachLocation, withTestCollector } from './support/collector-in-process.js';
 import { PYMODBUS_REGISTERS, pymodbusDevicesYaml, startPymodbus, type PymodbusServer } from './support/pymodbus-peer.js';
 import { expectDeadUnitContained, rtuBusDevicesYaml, RTU_BUS_EXPECTED_ROWS, RTU_BUS_REGISTERS, RTU_BUS_SPARSE_UNITS } from './support/rtu-bus.js';
 
@@ -43,24 +41,9 @@ poll_interval: ${INTERVAL_MS}ms
 timeout: ${TIMEOUT_MS}ms
 write: { max_delay: 100ms }
 devices:${pymodbusDevicesYaml(line)}${rtuBusDevicesYaml(line)}`;
-    const lifecycle = new Lifecycle(log);
-    try {
-      const running = await startCollector({
-        gateway: parseGatewayConfig(text, 'gw.yaml'),
-        config: { databaseUrl: database().url, dbSchema: database().schema, dataDir: dir, collector: { metricsPort: 0 } },
-        log,
-        lifecycle,
-        metricsHost: '127.0.0.1',
-      });
-      const { db } = database();
-      const rows = await waitFor('a reading from each live unit', async () => {
-        const found = await db.selectFrom('temperature_raw').select(['loc_id', 'temperature', 'humidity', 'pcv_temperature']).distinctOn('loc_id').orderBy('loc_id').execute();
-        return found.length === 4 ? found : undefined;
-      });
-      expect(rows).toEqual(RTU_BUS_EXPECTED_ROWS);
+    await withTestCollector({ text, database: database(), dataDir: dir, log }, async (running) => {
+      expect(await readingOfEachLocation(database(), 4)).toEqual(RTU_BUS_EXPECTED_ROWS);
       await expectDeadUnitContained(running);
-    } finally {
-      await lifecycle.shutdown('test done');
-    }
+    });
   });
 });

@@ -3,11 +3,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseGatewayConfig, SimulatedPlant, silenceMs, startCollector } from '../collectors/index.js';
-import { Lifecycle } from '../runtime/lifecycle.js';
+import { SimulatedPlant, silenceMs } from '../collectors/index.js';
 import { createLogger } from '../runtime/logger.js';
 import { useTestDatabase } from './support/database.js';
 import { waitFor } from './support/modbus-processes.js';
+import { withTestCollector } from './support/collector-in-process.js';
 
 const TURNAROUND_MS = 25;
 const BAUD = 19200;
@@ -76,19 +76,9 @@ describe('an RTU line', () => {
     const text = plant
       .gatewayConfig({ gateway: 'gw-pacing', host: '127.0.0.1', pollInterval: '300ms', timeout: '500ms' })
       .replaceAll(`port: ${plant.ports[0]}`, `port: ${proxy.port}\n    turnaround: ${TURNAROUND_MS}ms`);
-    const lifecycle = new Lifecycle(log);
-    try {
-      await startCollector({
-        gateway: parseGatewayConfig(`${text}write: { max_delay: 100ms }\n`, 'gw.yaml'),
-        config: { databaseUrl: database().url, dbSchema: database().schema, dataDir: dir, collector: { metricsPort: 0 } },
-        log,
-        lifecycle,
-        metricsHost: '127.0.0.1',
-      });
-      await waitFor('40 answered requests', () => proxy.events.filter((event) => event.direction === 'response').length >= 40);
-    } finally {
-      await lifecycle.shutdown('test done');
-    }
+    await withTestCollector({ text: `${text}write: { max_delay: 100ms }\n`, database: database(), dataDir: dir, log }, () =>
+      waitFor('40 answered requests', () => proxy.events.filter((event) => event.direction === 'response').length >= 40),
+    );
     const events = proxy.events.slice(0, proxy.events.findLastIndex((event) => event.direction === 'response') + 1);
     // Request, answer, request, answer...: never a second request while one is unanswered.
     expect(events.map((event) => (event.direction === 'request' ? 'q' : 'r')).join('')).toMatch(/^(qr)+$/);

@@ -4,12 +4,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseGatewayConfig, startCollector } from '../collectors/index.js';
-import { Lifecycle } from '../runtime/lifecycle.js';
 import { createLogger } from '../runtime/logger.js';
 import { useTestDatabase } from './support/database.js';
 import { waitFor } from './support/modbus-processes.js';
 import { pollCounts } from './support/rtu-bus.js';
+import { withTestCollector } from './support/collector-in-process.js';
 
 const crc16 = createRequire(import.meta.url)('modbus-serial/utils/crc16') as (buffer: Buffer) => number;
 
@@ -118,15 +117,7 @@ devices:
     registers:
       temperature: { table: input, address: 0, type: int16, scale: 0.1 }
 `;
-    const lifecycle = new Lifecycle(log);
-    try {
-      const running = await startCollector({
-        gateway: parseGatewayConfig(text, 'gw.yaml'),
-        config: { databaseUrl: database().url, dbSchema: database().schema, dataDir: dir, collector: { metricsPort: 0 } },
-        log,
-        lifecycle,
-        metricsHost: '127.0.0.1',
-      });
+    await withTestCollector({ text, database: database(), dataDir: dir, log }, async (running) => {
       // Unit 2 times out three times (then its breaker opens); each late reply lands before a read of unit 3.
       await waitFor('three late replies and five reads of unit 3', async () => {
         const polls = await pollCounts(running.metrics);
@@ -140,8 +131,6 @@ devices:
       expect(new Set(temperatures)).toEqual(new Set([LIVE_TEMPERATURE / 10]));
       const stale = await running.metrics.lineStaleBytes.get();
       expect(stale.values.find((value) => value.labels.line === `127.0.0.1:${peer.port}`)?.value).toBeGreaterThanOrEqual(2 * 13);
-    } finally {
-      await lifecycle.shutdown('test done');
-    }
+    });
   });
 });
