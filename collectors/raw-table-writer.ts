@@ -228,11 +228,11 @@ export async function writeReadingsThatMayRepeat(pool: pg.Pool, gateway: string,
   return writeReadings(pool, gateway, readings, timeoutMs, { mayRepeat: true });
 }
 
-/** A plain COPY straight into temperature_raw: the benchmark's baseline. */
-export async function copyReadingsPlain(pool: pg.Pool, gateway: string, readings: readonly Reading[]): Promise<void> {
+/** A plain COPY straight into temperature_raw, or into `table` (one of its partitions): the benchmarks' baseline. */
+export async function copyReadingsPlain(pool: pg.Pool, gateway: string, readings: readonly Reading[], table = PARENT): Promise<void> {
   const client = await pool.connect();
   try {
-    await copyInto(client, PARENT, gateway, readings);
+    await copyInto(client, table, gateway, readings);
   } finally {
     client.release();
   }

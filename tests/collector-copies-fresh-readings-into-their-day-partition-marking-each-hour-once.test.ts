@@ -75,6 +75,17 @@ describe("the collector's COPY of fresh readings", () => {
       (await sql<{ bucket: Date }>`SELECT bucket FROM raw_dirty_hour WHERE loc_id = ${locId} ORDER BY bucket`.execute(db)).rows.map((row) => row.bucket.toISOString());
     expect(await marks('P-COPY')).toHaveLength(5);
     expect(await marks('P-COPY')).toEqual(await marks('P-INSERT'));
+
+    // Creating 1 June 2031's partition moves both 2031 readings out of the default partition: they
+    // change partition, not hour, so no trigger marks anything, and the default's triggers are back on.
+    await sql`DELETE FROM raw_dirty_hour`.execute(db);
+    expect(await createRawPartitions(db, { from: new Date('2031-06-01'), to: new Date('2031-06-01') })).toEqual(['temperature_raw_p20310601']);
+    const moved = await sql<{ partition: string }>`SELECT DISTINCT tableoid::regclass::text AS partition FROM temperature_raw WHERE capture_dt >= '2031-01-01'`.execute(db);
+    expect(moved.rows).toEqual([{ partition: 'temperature_raw_p20310601' }]);
+    expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM raw_dirty_hour`.execute(db)).rows[0]?.n).toBe(0);
+    const enabled = await sql<{ state: string }>`
+      SELECT DISTINCT tgenabled AS state FROM pg_trigger WHERE tgrelid = 'temperature_raw_default'::regclass AND NOT tgisinternal`.execute(db);
+    expect(enabled.rows).toEqual([{ state: 'O' }]);
   });
 
   it('goes through the parent when the day has no partition of that name, or one whose bounds do not hold the day, and never into a look-alike table', async () => {
@@ -84,7 +95,7 @@ describe("the collector's COPY of fresh readings", () => {
     // A partition carrying a day's name but holding the next day: COPY into it fails on the partition constraint.
     await sql`CREATE TABLE temperature_raw_p20250310 (LIKE temperature_raw INCLUDING DEFAULTS)`.execute(db);
     await sql`ALTER TABLE temperature_raw ATTACH PARTITION temperature_raw_p20250310 FOR VALUES FROM ('2025-03-11T00:00:00Z') TO ('2025-03-12T00:00:00Z')`.execute(db);
-    const readings: Reading[] = ['2025-03-05T10:00:00Z', '2025-03-10T10:00:00Z', '2025-03-11T10:00:00Z', '2031-06-01T12:00:00Z'].map((time) => ({
+    const readings: Reading[] = ['2025-03-05T10:00:00Z', '2025-03-10T10:00:00Z', '2025-03-11T10:00:00Z', '2033-06-01T12:00:00Z'].map((time) => ({
       locId: 'P-ODD',
       captureMs: Date.parse(time),
       values,
