@@ -57,7 +57,18 @@ export async function createRawPartitions<DB>(db: Kysely<DB>, range: { from: Dat
  * in SQL by raw_partition_create (migration 0005), which gives that partition exactly that day's
  * bounds. The collector COPYs fresh readings straight into it (collectors/raw-table-writer.ts).
  */
-export const rawPartitionName = (time: number): string => `temperature_raw_p${utcDay(time).replaceAll('-', '')}`;
+export function rawPartitionName(time: number): string {
+  // Called for every reading the collector writes: the name is built once per day.
+  const dayNumber = Math.floor(time / DAY_MS);
+  let name = partitionNames.get(dayNumber);
+  if (name === undefined) {
+    name = `temperature_raw_p${utcDay(dayNumber * DAY_MS).replaceAll('-', '')}`;
+    if (partitionNames.size >= 1024) partitionNames.clear();
+    partitionNames.set(dayNumber, name);
+  }
+  return name;
+}
+const partitionNames = new Map<number, string>();
 
 /**
  * Which of `names` are partitions of temperature_raw now (a table of that name that is not
