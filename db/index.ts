@@ -48,6 +48,8 @@ export {
   createRawPartitionsAhead,
   dropRawPartitionsBefore,
   rawPartitionStatus,
+  rawPartitionName,
+  attachedRawPartitions,
   RAW_PARTITION_DAYS_AHEAD,
   type RawPartition,
   type DroppedRawPartitions,

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type pg from 'pg';
 
 /**
  * Partition maintenance of temperature_raw (migrations/0005-time-partitioned-raw.ts): one
@@ -51,6 +52,37 @@ export async function createRawPartitions<DB>(db: Kysely<DB>, range: { from: Dat
   return created;
 }
 
+/**
+ * The name of the partition of the UTC day holding `time` (Unix ms): the one rule, also written
+ * in SQL by raw_partition_create (migration 0005), which gives that partition exactly that day's
+ * bounds. The collector COPYs fresh readings straight into it (collectors/raw-table-writer.ts).
+ */
+export function rawPartitionName(time: number): string {
+  // Called for every reading the collector writes: the name is built once per day.
+  const dayNumber = Math.floor(time / DAY_MS);
+  let name = partitionNames.get(dayNumber);
+  if (name === undefined) {
+    name = `temperature_raw_p${utcDay(dayNumber * DAY_MS).replaceAll('-', '')}`;
+    if (partitionNames.size >= 1024) partitionNames.clear();
+    partitionNames.set(dayNumber, name);
+  }
+  return name;
+}
+const partitionNames = new Map<number, string>();
+
+/**
+ * Which of `names` are partitions of temperature_raw now (a table of that name that is not
+ * attached does not count): one catalogue read, on the caller's connection.
+ */
+export async function attachedRawPartitions(client: pg.ClientBase, names: readonly string[]): Promise<Set<string>> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'temperature_raw'::regclass AND c.relname = ANY($1::text[])`,
+    [names],
+  );
+  return new Set(rows.map((row) => row.name));
+}
+
 /** Names of the day partitions (catalogue only: cheap with a year of them, unlike reading every bound). */
 async function dayPartitionNames<DB>(db: Kysely<DB>): Promise<Set<string>> {
   const { rows } = await sql<{ name: string }>`
@@ -59,7 +91,6 @@ async function dayPartitionNames<DB>(db: Kysely<DB>): Promise<Set<string>> {
   return new Set(rows.map((row) => row.name));
 }
 
-const dayPartitionName = (time: number) => `temperature_raw_p${utcDay(time).replaceAll('-', '')}`;
 
 /**
  * The scheduled form: today (UTC) and RAW_PARTITION_DAYS_AHEAD days after it. Days whose
@@ -71,7 +102,7 @@ export async function createRawPartitionsAhead<DB>(db: Kysely<DB>, now: Date): P
   const created: string[] = [];
   const first = Math.floor(now.getTime() / DAY_MS) * DAY_MS;
   for (let time = first; time <= first + RAW_PARTITION_DAYS_AHEAD * DAY_MS; time += DAY_MS) {
-    if (!existing.has(dayPartitionName(time))) created.push(...(await createRawPartitions(db, { from: new Date(time), to: new Date(time) })));
+    if (!existing.has(rawPartitionName(time))) created.push(...(await createRawPartitions(db, { from: new Date(time), to: new Date(time) })));
   }
   return created;
 }

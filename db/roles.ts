@@ -98,6 +98,15 @@ export async function applyRoles(db: Kysely<unknown>, schema: string, options: R
       SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p', 'v', 'm') ORDER BY c.relname`.execute(trx);
     const existing = new Set(tables.map((table) => table.name));
+    // A partitioned table's grants are given on each of its partitions too, so a writer may name a
+    // partition (the collector COPYs into temperature_raw's day partitions); partitions created
+    // later get the parent's privileges from raw_partition_create (migration 0005).
+    const { rows: partitionRows } = await sql<{ parent: string; partition: string }>`
+      SELECT p.relname AS parent, c.relname AS partition
+      FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent JOIN pg_class c ON c.oid = i.inhrelid
+      JOIN pg_namespace n ON n.oid = p.relnamespace
+      WHERE n.nspname = ${schema} AND p.relkind = 'p' ORDER BY c.relname`.execute(trx);
+    const partitionsOf = (table: string) => partitionRows.filter((row) => row.parent === table).map((row) => row.partition);
     const { rows: database } = await sql<{ name: string }>`SELECT current_database() AS name`.execute(trx);
     const reports: RoleReport[] = [];
     for (const component of COMPONENTS) {
@@ -134,8 +143,10 @@ export async function applyRoles(db: Kysely<unknown>, schema: string, options: R
           await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA ${sql.id(schema)} GRANT ${list} ON TABLES TO ${id}`.execute(trx);
           grants.push(`every table (also future ones): ${privileges.join(', ')}`);
         } else if (existing.has(table)) {
-          await sql`GRANT ${list} ON ${sql.id(schema, table)} TO ${id}`.execute(trx);
-          grants.push(`${table}: ${privileges.join(', ')}`);
+          const partitions = partitionsOf(table);
+          const names = sql.join([table, ...partitions].map((name) => sql.id(schema, name)));
+          await sql`GRANT ${list} ON ${names} TO ${id}`.execute(trx);
+          grants.push(`${table}${partitions.length > 0 ? ` (and its ${partitions.length} partitions)` : ''}: ${privileges.join(', ')}`);
         }
       }
       await sql`REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA ${sql.id(schema)} FROM ${id}`.execute(trx);

@@ -7,9 +7,21 @@ import { sql, type Kysely } from 'kysely';
  * primary key (loc_id, capture_dt), same BRIN index, and the very same statement-level triggers
  * (dirty-hour marks, frozen-late counting) re-created on the partitioned parent: PostgreSQL 15 and
  * 18 allow statement-level triggers with transition tables on a partitioned table, and their
- * transition tables hold the rows routed to every partition. A statement that names a partition
- * directly (partition maintenance) fires none of them, which is what maintenance wants: it moves
- * rows between partitions without changing any hour.
+ * transition tables hold the rows routed to every partition.
+ *
+ * Every partition carries the same statement-level triggers too (`raw_partition_inherit`, which
+ * reads the parent's from the catalogue: one list). PostgreSQL fires statement triggers only on
+ * the table a statement names: a statement on the parent fires the parent's, a COPY naming a
+ * partition fires that partition's, so each row is marked exactly once either way. The collector
+ * COPYs fresh readings straight into their day partition (collectors/raw-table-writer.ts) because
+ * PostgreSQL gives up COPY's multi-row inserts for a partitioned target with transition-table
+ * triggers (CIM_SINGLE in copyfrom.c), and not for a plain partition. Partition maintenance that
+ * moves rows between partitions disables the triggers of the partition it deletes from and adds
+ * the new partition's triggers after the move, so it changes no hour. Partitions get the parent's
+ * table and column privileges too, so a writer allowed on the parent may COPY into a new day.
+ * (Row-level triggers need none of this: PostgreSQL clones those to every partition itself. A
+ * later migration that adds a statement trigger to temperature_raw must add it to the
+ * partitions as well: `SELECT raw_partition_inherit(p) FROM raw_partitions() ...`.)
  *
  * Retention gets cheap because `aggregator prune` detaches and drops whole day partitions before
  * the horizon (aggregator/raw-retention.ts), which neither touches rows nor fires a trigger.
@@ -52,21 +64,63 @@ async function recreateTriggers(db: Kysely<unknown>, triggers: readonly { name: 
   for (const trigger of triggers) await sql.raw(trigger.definition).execute(db);
 }
 
-/** Table and column privileges of `from` (other than its owner's) granted again on `to`. */
+/** Table and column privileges of `from` (other than its owner's) granted again on `to` (raw_copy_privileges, below). */
 async function copyGrants(db: Kysely<unknown>, from: string, to: string): Promise<void> {
-  const { rows } = await sql<{ grantee: string; privilege: string; columns: string | null }>`
-    SELECT a.grantee::regrole::text AS grantee, a.privilege_type AS privilege, NULL AS columns
-    FROM pg_class c, aclexplode(c.relacl) a
-    WHERE c.oid = ${from}::regclass AND a.grantee <> c.relowner AND a.grantee <> 0
-    UNION ALL
-    SELECT a.grantee::regrole::text, a.privilege_type, string_agg(quote_ident(att.attname), ', ' ORDER BY att.attnum)
-    FROM pg_attribute att, aclexplode(att.attacl) a
-    WHERE att.attrelid = ${from}::regclass AND att.attacl IS NOT NULL AND a.grantee <> 0
-    GROUP BY a.grantee, a.privilege_type`.execute(db);
-  for (const row of rows) {
-    const columns = row.columns === null ? sql`` : sql` (${sql.raw(row.columns)})`;
-    await sql`GRANT ${sql.raw(row.privilege)}${columns} ON ${sql.id(to)} TO ${sql.raw(row.grantee)}`.execute(db);
-  }
+  await sql`SELECT raw_copy_privileges(${from}::regclass, ${to}::regclass)`.execute(db);
+}
+
+/** What every partition shares with the parent: created first, since the others use them. */
+async function createInheritanceFunctions(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE FUNCTION raw_copy_privileges(source regclass, target regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    DECLARE
+      g record;
+    BEGIN
+      FOR g IN
+        SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee, a.privilege_type AS privilege, NULL AS columns
+        FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid = source AND a.grantee <> c.relowner
+        UNION ALL
+        SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END, a.privilege_type,
+               string_agg(quote_ident(att.attname), ', ' ORDER BY att.attnum)
+        FROM pg_attribute att CROSS JOIN LATERAL aclexplode(att.attacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE att.attrelid = source AND att.attacl IS NOT NULL
+        GROUP BY 1, 2
+      LOOP
+        EXECUTE format('GRANT %s%s ON %s TO %s', g.privilege, coalesce(' (' || g.columns || ')', ''), target, g.grantee);
+      END LOOP;
+    END
+    $fn$`.execute(db);
+
+  // The parent's statement-level triggers (read from the catalogue, whatever migrations added)
+  // created on one partition unless it has a trigger of that name already, and the parent's
+  // privileges granted on it. Row-level triggers are left out: PostgreSQL clones those itself.
+  await sql`
+    CREATE FUNCTION raw_partition_inherit(partition regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+    DECLARE
+      parent regclass := 'temperature_raw'::regclass;
+      needle text;
+      t record;
+    BEGIN
+      -- pg_get_triggerdef names the table schema-qualified, whatever the search_path.
+      SELECT format(' ON %I.%I ', n.nspname, c.relname) INTO needle
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = parent;
+      FOR t IN
+        SELECT pg_get_triggerdef(oid) AS definition FROM pg_trigger
+        WHERE tgrelid = parent AND NOT tgisinternal AND tgtype & 1 = 0
+          AND tgname NOT IN (SELECT tgname FROM pg_trigger WHERE tgrelid = partition)
+        ORDER BY tgname
+      LOOP
+        IF position(needle IN t.definition) = 0 THEN
+          RAISE EXCEPTION 'raw_partition_inherit: cannot find "%" in %', needle, t.definition;
+        END IF;
+        EXECUTE overlay(t.definition PLACING ' ON ' || partition::text || ' ' FROM position(needle IN t.definition) FOR length(needle));
+      END LOOP;
+      PERFORM raw_copy_privileges(parent, partition);
+    END
+    $fn$`.execute(db);
 }
 
 async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
@@ -108,8 +162,15 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
         RETURN NULL;
       END IF;
       EXECUTE format('CREATE TABLE %I (LIKE temperature_raw INCLUDING DEFAULTS)', name);
-      EXECUTE format('WITH moved AS (DELETE FROM temperature_raw_default WHERE capture_dt >= $1 AND capture_dt < $2 RETURNING *)
-                      INSERT INTO %I SELECT * FROM moved', name) USING lo, hi;
+      -- The rows only change partition: no hour changes, so no trigger of either side fires (the
+      -- new table gets its triggers after the move).
+      IF EXISTS (SELECT 1 FROM temperature_raw_default WHERE capture_dt >= lo AND capture_dt < hi) THEN
+        ALTER TABLE temperature_raw_default DISABLE TRIGGER USER;
+        EXECUTE format('WITH moved AS (DELETE FROM temperature_raw_default WHERE capture_dt >= $1 AND capture_dt < $2 RETURNING *)
+                        INSERT INTO %I SELECT * FROM moved', name) USING lo, hi;
+        ALTER TABLE temperature_raw_default ENABLE TRIGGER USER;
+      END IF;
+      PERFORM raw_partition_inherit(name::regclass);
       EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (capture_dt >= %L AND capture_dt < %L)', name, name || '_bounds', lo, hi);
       EXECUTE format('ALTER TABLE temperature_raw ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', name, lo, hi);
       EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', name, name || '_bounds');
@@ -172,12 +233,25 @@ async function createMaintenanceFunctions(db: Kysely<unknown>): Promise<void> {
       SELECT count(*) FROM temperature_raw_default
     $fn$`.execute(db);
 
-  for (const signature of ['raw_partition_create(date)', 'raw_partition_drop(text, boolean)', 'raw_readings_outside_partitions()']) {
+  for (const signature of [
+    'raw_copy_privileges(regclass, regclass)',
+    'raw_partition_inherit(regclass)',
+    'raw_partition_create(date)',
+    'raw_partition_drop(text, boolean)',
+    'raw_readings_outside_partitions()',
+  ]) {
     await sql`REVOKE EXECUTE ON FUNCTION ${sql.raw(signature)} FROM PUBLIC`.execute(db);
   }
 }
 
-const DROP_FUNCTIONS = ['raw_readings_outside_partitions()', 'raw_partition_drop(text, boolean)', 'raw_partition_create(date)', 'raw_partitions()'];
+const DROP_FUNCTIONS = [
+  'raw_readings_outside_partitions()',
+  'raw_partition_drop(text, boolean)',
+  'raw_partition_create(date)',
+  'raw_partitions()',
+  'raw_partition_inherit(regclass)',
+  'raw_copy_privileges(regclass, regclass)',
+];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   const triggers = await triggerDefinitions(db, 'temperature_raw');
@@ -191,6 +265,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX temperature_raw_capture_dt_brin ON temperature_raw USING brin (capture_dt)`.execute(db);
   await sql`CREATE TABLE temperature_raw_default PARTITION OF temperature_raw DEFAULT`.execute(db);
   await recreateTriggers(db, triggers, 'temperature_raw_legacy');
+  await createInheritanceFunctions(db);
   await copyGrants(db, 'temperature_raw_legacy', 'temperature_raw');
   await createMaintenanceFunctions(db);
 
@@ -209,7 +284,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   } else {
     await sql`ALTER TABLE temperature_raw ATTACH PARTITION temperature_raw_legacy
               FOR VALUES FROM (${sql.lit(`${first}T00:00:00Z`)}) TO (${sql.lit(tomorrow)})`.execute(db);
+    await sql`SELECT raw_partition_inherit('temperature_raw_legacy')`.execute(db);
   }
+  // After the move above, which only changed the rows' partition.
+  await sql`SELECT raw_partition_inherit('temperature_raw_default')`.execute(db);
   await sql`
     SELECT raw_partition_create(day::date)
     FROM generate_series((now() AT TIME ZONE 'UTC')::date - ${DAYS_BEHIND}::int, (now() AT TIME ZONE 'UTC')::date + ${DAYS_AHEAD}::int, interval '1 day') AS day

@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { rawPartitionName } from '../db/index.js';
+import { writeReadings } from '../collectors/raw-table-writer.js';
 import { useTestDatabase } from './support/database.js';
 import { runBin } from './support/processes.js';
 
@@ -13,11 +18,14 @@ describe('plant-climate roles', () => {
   const clients: pg.Client[] = [];
 
   /** A session logged in as the component's role, with search_path on the plant schema as the components have. */
-  async function as(component: keyof typeof PASSWORDS): Promise<pg.Client> {
+  function settingsOf(component: keyof typeof PASSWORDS): pg.ClientConfig {
     const url = new URL(database().url);
     url.username = `${PREFIX}${component}`;
     url.password = PASSWORDS[component];
-    const client = new pg.Client({ connectionString: url.toString(), options: `-c search_path=${database().schema}` });
+    return { connectionString: url.toString(), options: `-c search_path=${database().schema}` };
+  }
+  async function as(component: keyof typeof PASSWORDS): Promise<pg.Client> {
+    const client = new pg.Client(settingsOf(component));
     await client.connect();
     clients.push(client);
     return client;
@@ -118,6 +126,42 @@ describe('plant-climate roles', () => {
     } finally {
       await database().pool.query('UPDATE aggregator_state SET frozen_before = NULL');
     }
+  });
+
+  it('lets the collector COPY into day partitions, those there when roles ran and those created after, and do nothing more there', async () => {
+    const [collector, aggregator] = [await as('collector'), await as('aggregator')];
+    const copyInto = async (table: string, line: string) => {
+      const copy = collector.query(copyFrom(`COPY ${table} (loc_id, capture_dt, temperature, gateway_id) FROM STDIN`));
+      await pipeline(Readable.from([`${line}\n`]), copy);
+    };
+    // Today's partition was made by migrate, before roles ran; 2024-09-02's by the aggregator now, after.
+    const today = rawPartitionName(Date.now());
+    expect(await code(copyInto(today, `R-03\t${new Date().toISOString()}\t21.5\tgw-r`))).toBe('ok');
+    const later = 'temperature_raw_p20240902';
+    expect((await aggregator.query<{ name: string }>("SELECT raw_partition_create('2024-09-02') AS name")).rows).toEqual([{ name: later }]);
+    expect(await code(copyInto(later, 'R-03\t2024-09-02T10:00:00Z\t21.5\tgw-r'))).toBe('ok');
+    // The collector's own writer names the partition too, and its rows are where their day says.
+    const writer = new pg.Pool(settingsOf('collector'));
+    try {
+      expect(await writeReadings(writer, 'gw-r', [{ locId: 'R-03', captureMs: Date.parse('2024-09-02T11:00:00Z'), values: { temperature: 21, humidity: null, pcv_temperature: null } }], 10_000)).toBe(1);
+    } finally {
+      await writer.end();
+    }
+    const stored = await database().pool.query<{ partition: string; n: number }>(
+      "SELECT tableoid::regclass::text AS partition, count(*)::int AS n FROM temperature_raw WHERE loc_id = 'R-03' GROUP BY 1 ORDER BY 1",
+    );
+    expect(stored.rows).toEqual([{ partition: later, n: 2 }, { partition: today, n: 1 }]);
+    for (const table of [today, later]) {
+      expect(await code(collector.query(`SELECT temperature FROM ${table} LIMIT 1`))).toBe(DENIED);
+      expect(await code(collector.query(`DELETE FROM ${table}`))).toBe(DENIED);
+      expect(await code(collector.query(`TRUNCATE ${table}`))).toBe(DENIED);
+      expect(await code(collector.query(`UPDATE ${table} SET temperature = 0`))).toBe(DENIED);
+    }
+    expect(await code(collector.query('DELETE FROM temperature_raw_default'))).toBe(DENIED);
+    // The others keep theirs: the aggregator deletes through the parent and reads, the API reads.
+    expect(await code(aggregator.query(`SELECT count(*) FROM ${later}`))).toBe('ok');
+    expect(await code(aggregator.query(`INSERT INTO ${later} (loc_id, capture_dt, gateway_id) VALUES ('R-03', '2024-09-02T12:00:00Z', 'gw')`))).toBe(DENIED);
+    expect(await code((await as('api')).query(`INSERT INTO ${later} (loc_id, capture_dt, gateway_id) VALUES ('R-03', '2024-09-02T12:00:00Z', 'gw')`))).toBe(DENIED);
   });
 
   it('can be run again, and gives the API read access to tables created later', async () => {
