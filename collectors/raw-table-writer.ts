@@ -152,29 +152,23 @@ async function copyNew(client: pg.PoolClient, partitions: DayPartitions, gateway
   const targets = new Map<string, Reading[]>();
   for (const [name, group] of byDay) {
     const table = present.has(name) ? name : PARENT;
-    targets.set(table, [...(targets.get(table) ?? []), ...group]);
+    const rows = targets.get(table);
+    if (rows) rows.push(...group);
+    else targets.set(table, group);
   }
-  if (targets.size === 1) {
-    const [table, rows] = [...targets][0] ?? [PARENT, readings];
-    if (table === PARENT) return copyInto(client, PARENT, gateway, rows);
-    try {
-      return await copyInto(client, table, gateway, rows);
-    } catch (error) {
-      if (!isPartitionMismatch(error)) throw error;
-      partitions.forget([table]);
-      return copyInto(client, PARENT, gateway, readings);
-    }
-  }
-  await client.query('BEGIN');
+  if (!present.size) return copyInto(client, PARENT, gateway, readings);
+  // Several COPYs are one transaction, so that a batch is stored whole or not at all.
+  const several = targets.size > 1;
+  if (several) await client.query('BEGIN');
   try {
     let stored = 0;
     for (const [table, rows] of targets) stored += await copyInto(client, table, gateway, rows);
-    await client.query('COMMIT');
+    if (several) await client.query('COMMIT');
     return stored;
   } catch (error) {
     if (!isPartitionMismatch(error)) throw error; // the connection is discarded, its transaction with it
-    await client.query('ROLLBACK');
-    partitions.forget([...targets.keys()].filter((table) => table !== PARENT));
+    if (several) await client.query('ROLLBACK');
+    partitions.forget(present);
     return copyInto(client, PARENT, gateway, readings);
   }
 }

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import { THRESHOLD_SPANS } from './location-thresholds.js';
-import { HOURLY_AGGREGATE_COLUMNS, LIMITED_METRICS, METRICS } from './schema.js';
+import { EXCURSION_KINDS, HOURLY_AGGREGATE_COLUMNS, METRICS } from './schema.js';
 
 /**
  * What an hourly row is: the one definition, used by the aggregator's rollup (which stores it)
@@ -97,13 +97,14 @@ const METRIC_AGGREGATES = METRICS.flatMap((metric): [string, string][] => [
  * Per limit: readings strictly beyond it (NULL when no reading of the hour had that limit in
  * force) and the largest exceedance (NULL when none exceeded it).
  */
-const EXCURSION_AGGREGATES = LIMITED_METRICS.flatMap((metric): [string, string][] => {
-  const above = { limit: `r.${metric}_max_limit`, beyond: `r.${metric} > r.${metric}_max_limit`, delta: `r.${metric} - r.${metric}_max_limit` };
-  const below = { limit: `r.${metric}_min_limit`, beyond: `r.${metric} < r.${metric}_min_limit`, delta: `r.${metric}_min_limit - r.${metric}` };
-  return Object.entries({ above, below }).flatMap(([direction, way]): [string, string][] => [
-    [`${metric}_${direction}_count`, `CASE WHEN count(${way.limit}) > 0 THEN (count(*) FILTER (WHERE ${way.beyond}))::integer END`],
-    [`${metric}_${direction}_max_delta`, `max(${way.delta}) FILTER (WHERE ${way.beyond})`],
-  ]);
+const EXCURSION_AGGREGATES = EXCURSION_KINDS.flatMap(({ metric, direction, limit, countColumn, maxDeltaColumn }): [string, string][] => {
+  const bound = `r.${limit}_limit`;
+  const beyond = direction === 'above' ? `r.${metric} > ${bound}` : `r.${metric} < ${bound}`;
+  const delta = direction === 'above' ? `r.${metric} - ${bound}` : `${bound} - r.${metric}`;
+  return [
+    [countColumn, `CASE WHEN count(${bound}) > 0 THEN (count(*) FILTER (WHERE ${beyond}))::integer END`],
+    [maxDeltaColumn, `max(${delta}) FILTER (WHERE ${beyond})`],
+  ];
 });
 
 /**

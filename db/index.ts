@@ -4,7 +4,8 @@ export { createPool, redactUrl, type PoolOptions } from './pool.js';
 export { ensureEmbeddedPostgres, adminUrlOf, freePort, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export { migrateToLatest, migrateDown, schemaStatus, assertSchemaCurrent, MIGRATE_COMMAND, type SchemaStatus } from './migrator.js';
 export type * from './schema.js';
-export { METRICS, HOURLY_AGGREGATE_COLUMNS, METRIC_AGGREGATE_COLUMNS, CLIMATE_COLUMNS, LIMITED_METRICS, EXCURSION_DIRECTIONS } from './schema.js';
+export { METRICS, HOURLY_AGGREGATE_COLUMNS, METRIC_AGGREGATE_COLUMNS, CLIMATE_COLUMNS, LIMITED_METRICS, EXCURSION_DIRECTIONS, EXCURSION_KINDS } from './schema.js';
+export type { LimitedMetric, ExcursionDirection, ExcursionKind } from './schema.js';
 export {
   HOURLY_ROW_COLUMNS,
   RAW_DERIVED_COLUMNS,

@@ -54,6 +54,22 @@ export const EXCURSION_DIRECTIONS = ['above', 'below'] as const;
 export type ExcursionDirection = (typeof EXCURSION_DIRECTIONS)[number];
 
 /**
+ * Every limit a reading can be beyond, in one order (the hourly columns, the alarms' and the
+ * excursion events' `k`): the metric, the direction, the limit's column in `location` and
+ * `location_threshold`, and the hourly columns that count it.
+ */
+export const EXCURSION_KINDS = LIMITED_METRICS.flatMap((metric) =>
+  EXCURSION_DIRECTIONS.map((direction) => ({
+    metric,
+    direction,
+    limit: `${metric}_${direction === 'above' ? 'max' : 'min'}` as const,
+    countColumn: `${metric}_${direction}_count` as const,
+    maxDeltaColumn: `${metric}_${direction}_max_delta` as const,
+  })),
+);
+export type ExcursionKind = (typeof EXCURSION_KINDS)[number];
+
+/**
  * The climate analytics of an hour (migration 0004; db/hourly-row.ts defines them): dew point
  * (Magnus) over the readings with both temperature and humidity, per limit the readings strictly
  * beyond the threshold version in force at their capture_dt and the largest exceedance, and the

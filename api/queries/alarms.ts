@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
+import { EXCURSION_KINDS, type LimitedMetric } from '../../db/index.js';
 
 export interface AlarmRecord {
   loc_id: string;
   bucket: Date;
   ymd: string;
   hh: string;
-  metric: 'temperature' | 'humidity';
+  metric: LimitedMetric;
   threshold: 'min' | 'max';
   readings: number;
   minutes: number | null;
@@ -15,6 +16,14 @@ export interface AlarmRecord {
 }
 
 export const ALARM_COLUMNS = ['loc_id', 'bucket', 'ymd', 'hh', 'metric', 'threshold', 'readings', 'minutes', 'excess'] as const;
+
+/** One row per limit (k, metric, threshold, the hour's count, its largest exceedance), in EXCURSION_KINDS's order. */
+const EXCURSION_VALUES = sql.join(
+  EXCURSION_KINDS.map(
+    (kind, index) =>
+      sql`(${sql.lit(index + 1)}, ${sql.lit(kind.metric)}, ${sql.lit(kind.direction === 'above' ? 'max' : 'min')}, ${sql.ref(`t.${kind.countColumn}`)}, ${sql.ref(`t.${kind.maxDeltaColumn}`)})`,
+  ),
+);
 
 /**
  * Hours with excursions: the hourly excursion counts (readings strictly beyond a limit of the
@@ -33,12 +42,7 @@ export function alarmsQuery(
       SELECT t.loc_id, t.bucket, t.ymd, t.hh, t.expected_count, v.k, v.metric, v.threshold, v.readings, v.excess
       FROM temperature t
       LEFT JOIN location l ON l.loc_id = t.loc_id
-      CROSS JOIN LATERAL (VALUES
-        (1, 'temperature', 'max', t.temperature_above_count, t.temperature_above_max_delta),
-        (2, 'temperature', 'min', t.temperature_below_count, t.temperature_below_max_delta),
-        (3, 'humidity', 'max', t.humidity_above_count, t.humidity_above_max_delta),
-        (4, 'humidity', 'min', t.humidity_below_count, t.humidity_below_max_delta)
-      ) AS v(k, metric, threshold, readings, excess)
+      CROSS JOIN LATERAL (VALUES ${EXCURSION_VALUES}) AS v(k, metric, threshold, readings, excess)
       WHERE t.bucket >= ${query.from}::timestamptz AND t.bucket < ${query.to}::timestamptz
         AND coalesce(l.active, true)
         AND v.readings > 0

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { THRESHOLD_SPANS, expectedCountOf, type Database } from '../../db/index.js';
+import { EXCURSION_KINDS, THRESHOLD_SPANS, expectedCountOf, type Database, type ExcursionDirection, type LimitedMetric } from '../../db/index.js';
 
 /**
  * Excursions: readings strictly beyond a limit of the threshold version in force at their
@@ -16,16 +16,9 @@ import { THRESHOLD_SPANS, expectedCountOf, type Database } from '../../db/index.
  * spacing of the location's readings in the range, and the answer says so.
  */
 
-export const EXCURSION_KINDS = [
-  { metric: 'temperature', direction: 'above' },
-  { metric: 'temperature', direction: 'below' },
-  { metric: 'humidity', direction: 'above' },
-  { metric: 'humidity', direction: 'below' },
-] as const;
-
 export interface ExcursionEvent {
-  metric: 'temperature' | 'humidity';
-  direction: 'above' | 'below';
+  metric: LimitedMetric;
+  direction: ExcursionDirection;
   start: Date;
   /** capture_dt of the last reading of the run. */
   end: Date;
@@ -36,7 +29,7 @@ export interface ExcursionEvent {
   peak_at: Date;
   peak_delta: number;
   limit: number;
-  /** Position of the kind (1-4), for the page cursor. */
+  /** Position of the kind in EXCURSION_KINDS, from 1, for the page cursor. */
   k: number;
 }
 
@@ -73,12 +66,11 @@ export async function excursionEvents(
              coalesce(CASE x.direction WHEN 'above' THEN x.value > x."limit" ELSE x.value < x."limit" END, false) AS beyond
       FROM temperature_raw r
       LEFT JOIN spans s ON s.loc_id = r.loc_id AND r.capture_dt >= s.valid_from AND r.capture_dt < s.valid_to
-      CROSS JOIN LATERAL (VALUES
-        (1, 'temperature', 'above', r.temperature, s.temperature_max),
-        (2, 'temperature', 'below', r.temperature, s.temperature_min),
-        (3, 'humidity', 'above', r.humidity, s.humidity_max),
-        (4, 'humidity', 'below', r.humidity, s.humidity_min)
-      ) AS x(k, metric, direction, value, "limit")
+      CROSS JOIN LATERAL (VALUES ${sql.join(
+        EXCURSION_KINDS.map(
+          (kind, index) => sql`(${sql.lit(index + 1)}, ${sql.lit(kind.metric)}, ${sql.lit(kind.direction)}, ${sql.ref(`r.${kind.metric}`)}, ${sql.ref(`s.${kind.limit}`)})`,
+        ),
+      )}) AS x(k, metric, direction, value, "limit")
       WHERE r.loc_id = ${query.locId} AND r.capture_dt >= ${query.from} AND r.capture_dt < ${query.to}
     ),
     marked AS (
@@ -119,20 +111,16 @@ export interface ExcursionSummary {
  * its first aggregation), or `intervalMs` when that is unknown. NULL when no hour had the limit.
  */
 export async function excursionSummary(db: Kysely<Database>, query: { locId: string; from: Date; to: Date; intervalMs: number | null }): Promise<ExcursionSummary> {
-  const minutes = (column: string) =>
-    sql`sum(${sql.ref(column)} * coalesce(60.0 / nullif(expected_count, 0), ${query.intervalMs}::double precision / 60000))::double precision`.as(
-      column.replace('_count', '_minutes'),
-    );
+  const counts = EXCURSION_KINDS.map((kind) => sql.ref(kind.countColumn));
   const row = await db
     .selectFrom('temperature')
     .select([
-      minutes('temperature_above_count'),
-      minutes('temperature_below_count'),
-      minutes('humidity_above_count'),
-      minutes('humidity_below_count'),
-      sql<number>`count(*) FILTER (WHERE greatest(temperature_above_count, temperature_below_count, humidity_above_count, humidity_below_count) > 0)::int`.as(
-        'hours_with_excursions',
+      ...EXCURSION_KINDS.map((kind) =>
+        sql`sum(${sql.ref(kind.countColumn)} * coalesce(60.0 / nullif(expected_count, 0), ${query.intervalMs}::double precision / 60000))::double precision`.as(
+          `${kind.metric}_${kind.direction}_minutes`,
+        ),
       ),
+      sql<number>`count(*) FILTER (WHERE greatest(${sql.join(counts)}) > 0)::int`.as('hours_with_excursions'),
     ])
     .where('loc_id', '=', query.locId)
     .where('bucket', '>=', query.from)
