@@ -287,6 +287,11 @@ class EmbeddedCluster {
     const settings: Record<string, string> = {
       listen_addresses: '127.0.0.1',
       unix_socket_directories: "''",
+      // Logical decoding, so that `plant-climate replication publish` works on the default
+      // database too. A command-line setting wins over postgresql.conf on every start, so a data
+      // directory initialised before this setting gets it on its next start (wal_level is read
+      // only at server start; a server already running keeps its level until restarted).
+      wal_level: 'logical',
       ...this.#options.settings,
     };
     let lastOutput = '';
