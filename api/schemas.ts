@@ -58,7 +58,7 @@ export const Location = Type.Object(
   },
   {
     examples: [
-      { loc_id: 'A-01', name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, registered: true },
+      { loc_id: 'A-01', name: 'Oven hall', plant: 'A', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, registered: true },
     ],
   },
 );
@@ -87,7 +87,7 @@ export const LocationInput = Type.Object(
   {
     additionalProperties: false,
     description: 'The whole master row: omitted fields become null (active: true). Threshold changes are versioned (location_threshold) and audited.',
-    examples: [{ name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, reason: 'mapping study 2024-03' }],
+    examples: [{ name: 'Oven hall', plant: 'A', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60, active: true, reason: 'mapping study 2024-03' }],
   },
 );
 export type LocationInput = Static<typeof LocationInput>;

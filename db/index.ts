@@ -56,3 +56,4 @@ export {
   type DroppedRawPartitions,
   type RawPartitionStatus,
 } from './raw-partitions.js';
+export { plantPrefixOf, plantPrefixProblem } from './location-ids.js';

@@ -190,6 +190,16 @@ export interface Database {
   temperature: TemperatureHourlyTable;
   raw_dirty_hour: RawDirtyHourTable;
   device: DeviceTable;
+  headquarters_plant: HeadquartersPlantTable;
+}
+
+/** At a headquarters, the plants it subscribes to (`replication subscribe`); empty at a plant. */
+export interface HeadquartersPlantTable {
+  plant: string;
+  subscription: string;
+  /** The plant's database URL without its password. */
+  publisher: string;
+  subscribed_at: DefaultedTimestamp;
 }
 
 export type Location = Selectable<LocationTable>;

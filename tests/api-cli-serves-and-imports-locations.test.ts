@@ -47,7 +47,7 @@ describe('plant-climate api and plant-climate locations import', () => {
     const file = path.join(dir, 'locations.yaml');
     await fs.writeFile(
       file,
-      ['locations:', '  - loc_id: Y-01', '    name: Hall 1', '    temperature_max: 30', '  - { loc_id: Y-02, name: Hall 2, plant: P9, active: false }', ''].join('\n'),
+      ['locations:', '  - loc_id: Y-01', '    name: Hall 1', '    temperature_max: 30', '  - { loc_id: Y-02, name: Hall 2, plant: Y, active: false }', ''].join('\n'),
     );
     expect(await importLocations(database().db, file)).toEqual({ created: 2, updated: 0 });
     await fs.writeFile(file, ['- loc_id: Y-01', '  name: Hall one', '- loc_id: Y-03', ''].join('\n'));

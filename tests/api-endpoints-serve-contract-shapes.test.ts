@@ -32,7 +32,7 @@ describe('API endpoints over real HTTP', () => {
     const { db } = database();
     await db
       .insertInto('location')
-      .values({ loc_id: 'A-01', name: 'Oven hall', plant: 'P1', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60 })
+      .values({ loc_id: 'A-01', name: 'Oven hall', plant: 'A', area: 'North', temperature_min: 15, temperature_max: 30, humidity_min: 20, humidity_max: 60 })
       .execute();
     // 228 hours: 2024-06-01T00:00Z .. 2024-06-10T11:00Z, the last complete hour before NOW.
     await insertHourly(database(), hoursOf('A-01', START, 228));
@@ -94,7 +94,7 @@ describe('API endpoints over real HTTP', () => {
     expect(all.data[0]).toEqual({
       loc_id: 'A-01',
       name: 'Oven hall',
-      plant: 'P1',
+      plant: 'A',
       area: 'North',
       temperature_min: 15,
       temperature_max: 30,
@@ -133,12 +133,12 @@ describe('API endpoints over real HTTP', () => {
   });
 
   it('create and replace a location with PUT, rejecting bad bodies with the field named', async () => {
-    const body = { name: 'Store', plant: 'P2', temperature_max: 25, humidity_min: 10, reason: 'initial limits' };
+    const body = { name: 'Store', plant: 'D', temperature_max: 25, humidity_min: 10, reason: 'initial limits' };
     const put = (value: unknown, contentType = 'application/json') =>
       get('/v1/locations/D-04', { method: 'PUT', headers: { 'content-type': contentType }, body: typeof value === 'string' ? value : JSON.stringify(value) });
     const created = await put(body);
     expect(created.status).toBe(201);
-    expect(await created.json()).toEqual({ loc_id: 'D-04', name: 'Store', plant: 'P2', area: null, temperature_min: null, temperature_max: 25, humidity_min: 10, humidity_max: null, active: true, registered: true });
+    expect(await created.json()).toEqual({ loc_id: 'D-04', name: 'Store', plant: 'D', area: null, temperature_min: null, temperature_max: 25, humidity_min: 10, humidity_max: null, active: true, registered: true });
     // Changing thresholds needs a reason, for the audit trail.
     const unexplained = await put({ name: 'Store 2', active: false });
     expect(unexplained.status).toBe(400);

@@ -38,8 +38,8 @@ describeWithPeer(peers.chromium, 'the status page in headless Chromium', () => {
     await db
       .insertInto('location')
       .values([
-        { loc_id: 'A-01', name: 'Oven hall', plant: 'P1', area: 'North', temperature_max: 24 },
-        { loc_id: 'B-02', name: 'Cold store', plant: 'P1', area: 'South', temperature_min: 2, temperature_max: 8 },
+        { loc_id: 'A-01', name: 'Oven hall', area: 'North', temperature_max: 24 },
+        { loc_id: 'B-02', name: 'Cold store', area: 'South', temperature_min: 2, temperature_max: 8 },
       ])
       .execute();
     // A-01 received 45 of the 60 readings its device should produce each hour, and had none at

@@ -7,7 +7,7 @@ import { LineCounter, isMap, isSeq, parseDocument, type Node as YamlNode } from 
 import { errors } from '../../runtime/errors.js';
 import type { Database } from '../../db/schema.js';
 import { LocationSaveRefused, saveLocation, thresholdProblems } from '../queries/locations.js';
-import { commandActor } from '../../db/index.js';
+import { commandActor, plantPrefixProblem } from '../../db/index.js';
 import { LocId, LocationInput } from '../schemas.js';
 
 const ImportedLocation = Type.Object({ loc_id: LocId, ...LocationInput.properties }, { additionalProperties: false });
@@ -60,6 +60,8 @@ export async function importLocations(db: Kysely<Database>, file: string): Promi
     }
     const { loc_id, ...input } = value;
     for (const problem of thresholdProblems(input)) problems.push(`${file}:${line} ${problem.split(' ')[0] ?? 'thresholds'}: ${problem}`);
+    const prefixProblem = plantPrefixProblem(loc_id, input.plant);
+    if (prefixProblem) problems.push(`${file}:${fieldLine('plant')} plant: ${prefixProblem}`);
     const previous = seen.get(loc_id);
     if (previous !== undefined) problems.push(`${file}:${line} loc_id: ${loc_id} is listed twice (first at line ${previous})`);
     seen.set(loc_id, line);

@@ -4,7 +4,7 @@ import { apiErrors } from '../problems/api-errors.js';
 import { pageOf, linkNext, sendJson } from '../replies/json-reply.js';
 import { LocationSaveRefused, findLocation, listLocations, saveLocation, thresholdProblems, type SavedLocation } from '../queries/locations.js';
 import { Location, LocationInput, LocId, ThresholdVersion, collection, pageQuery, problemResponses } from '../schemas.js';
-import { thresholdHistory, thresholdsInForce } from '../../db/index.js';
+import { plantPrefixProblem, thresholdHistory, thresholdsInForce } from '../../db/index.js';
 import { bearerSecurity } from './security.js';
 
 const LocationParams = Type.Object({ locId: LocId });
@@ -91,7 +91,9 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         tags: ['locations'],
         summary: 'Create or replace a location',
         operationId: 'putLocation',
-        description: 'Creates the master row or replaces it whole (fields left out become null, active true). Needs a key with write rights when API_KEYS is set.',
+        description:
+          'Creates the master row or replaces it whole (fields left out become null, active true). Needs a key with write rights when API_KEYS is set. ' +
+          'When `plant` is set, the location id must start with `<plant>-` (PA-01 in plant PA), so that plants can share a headquarters database; otherwise 400 naming `plant`.',
         security: bearerSecurity,
         params: LocationParams,
         body: LocationInput,
@@ -100,6 +102,8 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       preHandler: app.requireWrite,
     },
     async (request, reply) => {
+      const prefixProblem = plantPrefixProblem(request.params.locId, request.body.plant);
+      if (prefixProblem) throw apiErrors.validation(`plant: ${prefixProblem}`, [{ name: 'plant', in: 'body', message: prefixProblem }]);
       const problems = thresholdProblems(request.body);
       if (problems.length > 0) {
         throw apiErrors.validation(
