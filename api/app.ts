@@ -11,6 +11,7 @@ import corsPlugin from './plugins/cors.js';
 import metricsPlugin from './plugins/metrics.js';
 import openapiPlugin from './plugins/openapi.js';
 import authPlugin from './plugins/auth.js';
+import headquartersPlugin from './plugins/headquarters.js';
 import rateLimitPlugin from './plugins/rate-limit.js';
 import requestLogPlugin from './plugins/request-log.js';
 import healthRoutes from './routes/health.js';
@@ -62,6 +63,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
   await app.register(corsPlugin);
   await app.register(metricsPlugin);
   await app.register(authPlugin);
+  await app.register(headquartersPlugin);
   await app.register(rateLimitPlugin);
   await app.register(healthRoutes);
   await app.register(statusPageRoutes);

@@ -3,6 +3,7 @@ import { openDatabase } from './database.js';
 import { migrateDown, schemaStatus } from './migrator.js';
 import { applyRoles } from './roles.js';
 import { verifyAuditChain } from './audit-log.js';
+import { PUBLICATION, publish, subscribe, unsubscribe } from './replication.js';
 import { redactUrl } from './pool.js';
 import { componentLogger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
@@ -104,5 +105,54 @@ export const auditCommand = defineCommand({
       process.stdout.write(`${report.breaks.length === 0 ? 'ok' : 'BROKEN'}: ${report.entries} entries, ${report.breaks.length} problem(s), ${head}\n`);
     }
     return report.breaks.length === 0 ? 0 : 1;
+  },
+});
+
+const REPLICATION_ACTIONS = ['publish', 'subscribe', 'unsubscribe'] as const;
+
+export const replicationCommand = defineCommand({
+  name: 'replication',
+  summary: 'Mirror plants into a headquarters database over PostgreSQL logical replication: publish at each plant, subscribe at headquarters.',
+  usage: 'plant-climate replication publish [--with-raw] [--replicator ROLE] | subscribe --from URL [--plant CODE] | unsubscribe --plant CODE',
+  options: {
+    'with-raw': { type: 'boolean' },
+    replicator: { type: 'string' },
+    from: { type: 'string' },
+    plant: { type: 'string' },
+  },
+  optionHelp: {
+    'with-raw': `publish: also publish the raw readings (through the partitioned table's root); headquarters then holds every reading`,
+    replicator: 'publish: grant this existing REPLICATION role what a subscription connecting as it needs (CONNECT, USAGE, SELECT on the published tables)',
+    from: `subscribe: the plant's database URL as headquarters' PostgreSQL reaches it; its user needs REPLICATION and SELECT on the published tables`,
+    plant: `subscribe: the plant's code (location.plant; found in the plant's locations when they name exactly one); unsubscribe: the plant to drop`,
+  },
+  positionals: { min: 1, max: 1, names: REPLICATION_ACTIONS.join(' | ') },
+  env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
+  async run({ values, positionals, config, log: root, lifecycle }) {
+    const action = positionals[0];
+    if (!REPLICATION_ACTIONS.some((known) => known === action)) throw errors.usage(`replication: unknown action ${JSON.stringify(action)}; expected ${REPLICATION_ACTIONS.join(', ')}`);
+    const log = componentLogger(root, 'replication');
+    const plant = typeof values.plant === 'string' ? values.plant : undefined;
+    const from = typeof values.from === 'string' ? values.from : undefined;
+    if (action === 'subscribe' && !from) throw errors.usage('replication subscribe: --from URL is required (the plant\'s database, e.g. postgres://replicator@plant-a:5432/plant_climate)');
+    if (action === 'subscribe' && !/^postgres(ql)?:\/\//.test(from ?? '')) throw errors.usage(`--from: expected a postgres:// URL, got ${JSON.stringify(from)}`);
+    if (action === 'unsubscribe' && !plant) throw errors.usage('replication unsubscribe: --plant CODE is required');
+    const applicationName = `plant-climate replication ${action}`;
+    // Headquarters gets the project's own schema first: the same migrations as its plants.
+    const database = await openDatabase({ config, log, lifecycle, applicationName, schema: action === 'subscribe' ? 'migrate' : 'check' });
+    const db = database.db as Kysely<unknown>;
+    if (action === 'publish') {
+      const report = await publish(db, database.schema, { withRaw: values['with-raw'] === true, replicator: typeof values.replicator === 'string' ? values.replicator : undefined });
+      process.stdout.write(`publication ${report.publication} ${report.created ? 'created' : 'updated'}: ${report.tables.join(', ')}\n${report.granted ? `granted ${report.granted}\n` : ''}`);
+    } else if (action === 'subscribe') {
+      const report = await subscribe(db, database.schema, { from: from ?? '', plant });
+      process.stdout.write(
+        `subscription ${report.subscription} (plant ${report.plant}) ${report.created ? 'created' : 'updated'} to ${PUBLICATION}: ${report.tables.join(', ')}\n` +
+          `the first copy runs in the background; pg_subscription_rel shows each table ready (r), pg_stat_subscription the progress\n`,
+      );
+    } else {
+      const report = await unsubscribe(db, plant ?? '');
+      process.stdout.write(`${report.subscription}: ${report.dropped ? 'dropped, with its replication slot at the plant' : 'no such subscription'}; the plant's rows stay here\n`);
+    }
   },
 });

@@ -45,6 +45,8 @@ export const errors = {
   schemaOutOfDate: defineError(`PC_SCHEMA_OUT_OF_DATE`, EXIT_FAILED, (detail: string) => detail),
   /** The embedded PostgreSQL could not be started or reached. */
   embedded: defineError(`PC_EMBEDDED_POSTGRES`, EXIT_FAILED, (message: string) => message),
+  /** A publication or subscription that cannot be set up as asked (db/replication.ts says how to fix). */
+  replication: defineError(`PC_REPLICATION`, EXIT_FAILED, (message: string) => message),
   /** A TCP port someone asked us to listen on is taken. */
   portInUse: defineError(
     `PC_PORT_IN_USE`,

@@ -61,6 +61,7 @@ export const apiErrors = {
       '(comma-separate several; keys without :write only read) and send Authorization: Bearer <key>',
   ),
   locationNotFound: defineApiError('LOCATION_NOT_FOUND', 404, 'Unknown location', (locId: string) => `no location ${JSON.stringify(locId)}: it has no master row, readings, hourly rows or devices`),
+  notAtHeadquarters: defineApiError('NOT_AT_HEADQUARTERS', 404, 'Not served at headquarters', (detail: string) => detail),
   noReadings: defineApiError('NO_READINGS', 404, 'No readings', (locId: string) => `location ${JSON.stringify(locId)} has no raw readings`),
   routeNotFound: defineApiError('NOT_FOUND', 404, 'Not found', (method: string, url: string) => `no route ${method} ${url}`),
   notComputable: defineApiError('NOT_COMPUTABLE', 422, 'No exact answer for this range', (detail: string) => detail),

@@ -6,6 +6,7 @@ import { linkNext, pageOf, sendJson } from '../replies/json-reply.js';
 import { AuditEntry, collection, pageQuery, problemResponses } from '../schemas.js';
 import { scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
+import { atHeadquartersNote } from '../plugins/headquarters.js';
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
   app.get(
@@ -17,11 +18,13 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         operationId: 'listAudit',
         description:
           'Every location and threshold change, backfill, prune, verify --repair and dead-letter replay, oldest first, each entry hashing the previous one. ' +
-          'Read with any key; never written through the API (entries are written by the changes they record). `plant-climate audit verify` checks the chain.',
+          'Read with any key; never written through the API (entries are written by the changes they record). `plant-climate audit verify` checks the chain.' +
+          atHeadquartersNote('audit'),
         security: bearerSecurity,
         querystring: Type.Object({ subject: Type.Optional(Type.String({ maxLength: 256, description: 'Only entries about this subject (a loc_id …)' })), ...pageQuery }),
-        response: { 200: collection(AuditEntry, 'Audit entries'), ...problemResponses(400, 401, 429) },
+        response: { 200: collection(AuditEntry, 'Audit entries'), ...problemResponses(400, 401, 404, 429) },
       },
+      preHandler: app.plantOnly('audit'),
     },
     async (request, reply) => {
       const query = request.query;

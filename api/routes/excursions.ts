@@ -9,6 +9,7 @@ import { Excursions, LocId, pageQuery, problemResponses, rangeQuery } from '../s
 import { HOURLY_RANGE } from '../time/time-range.js';
 import { rangeOf, scopeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
+import { atHeadquartersNote } from '../plugins/headquarters.js';
 
 const toEvent = ({ k: _k, ...event }: ExcursionEvent) => ({ ...event, start: event.start.toISOString(), end: event.end.toISOString(), peak_at: event.peak_at.toISOString() });
 
@@ -22,12 +23,14 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         operationId: 'getLocationExcursions',
         description:
           'Runs of readings beyond the thresholds in force at each reading, from raw readings, ordered by start; and minutes out of limits per kind from the hourly counts. ' +
-          'Default the last 7 days, at most 366. Where raw readings were pruned (RAW_RETENTION), events start at events_from.',
+          'Default the last 7 days, at most 366. Where raw readings were pruned (RAW_RETENTION), events start at events_from.' +
+          atHeadquartersNote('raw'),
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         querystring: Type.Object({ ...rangeQuery, ...pageQuery }),
         response: { 200: Excursions, ...problemResponses(400, 401, 404, 429) },
       },
+      preHandler: app.plantOnly('raw'),
     },
     async (request, reply) => {
       const { locId } = request.params;

@@ -10,6 +10,7 @@ import { LocId, Mkt, problemResponses, rangeQuery } from '../schemas.js';
 import { DAY_MS, type RangeRules } from '../time/time-range.js';
 import { rangeOf } from './request-parameters.js';
 import { bearerSecurity } from './security.js';
+import { atHeadquartersNote } from '../plugins/headquarters.js';
 
 /** The last 30 days by default (USP <1079.4> reports a 30-day MKT), at most ten years. */
 const MKT_RANGE: RangeRules = { defaultWindowMs: 30 * DAY_MS, maxRangeMs: 3660 * DAY_MS, alignDefault: 'hour' };
@@ -25,7 +26,8 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         description:
           'Exact from the hourly Arrhenius sums for the default ΔH (83.144 kJ/mol), with raw readings for the parts of hours at the range’s edges and the current hour; ' +
           'any other delta_h is computed from raw readings (note says so). Default the last 30 days. ' +
-          '422 when no exact answer exists: raw readings the computation needs were pruned, or an hour lacks its sum.',
+          '422 when no exact answer exists: raw readings the computation needs were pruned, or an hour lacks its sum.' +
+          atHeadquartersNote('raw'),
         security: bearerSecurity,
         params: Type.Object({ locId: LocId }),
         querystring: Type.Object({
@@ -34,6 +36,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         }),
         response: { 200: Mkt, ...problemResponses(400, 401, 404, 422, 429) },
       },
+      preHandler: app.plantOnly('raw'),
     },
     async (request, reply) => {
       const { locId } = request.params;
