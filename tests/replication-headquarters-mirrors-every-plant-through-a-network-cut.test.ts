@@ -4,7 +4,7 @@ import { backfill, ScheduledAggregator } from '../aggregator/index.js';
 import { PUBLISHED_TABLES, subscriptionName } from '../db/index.js';
 import { generateReadings, insertReadings, manualClock, silentLog, until } from './support/aggregator-fixtures.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { HeadquartersServer, dropPlantSlots, query, startApiBin, tableChecksum } from './support/headquarters.js';
+import { DEBIAN_PG15_BIN, HeadquartersServer, debianPg15Installed, dropPlantSlots, query, startApiBin, tableChecksum } from './support/headquarters.js';
 import { killAllBins, runBin, type BinProcess } from './support/processes.js';
 
 /** Each published table's key, for the checksums. */
@@ -14,6 +14,48 @@ const KEYS: Readonly<Record<string, string>> = {
   temperature: 'loc_id, bucket',
   device: 'gateway_id, device_id',
 };
+
+const clock = manualClock('2024-03-04T00:00:00Z');
+const aggregate = (plant: TestDatabase) => new ScheduledAggregator({ db: plant.db, timezone: 'UTC', log: silentLog, clock }).runOnce('test');
+
+/** A plant database on the harness's server: its locations, a threshold, devices, two days of readings, backfilled and aggregated. */
+async function newPlant(plants: TestDatabase[], code: string, locIds: readonly string[]): Promise<TestDatabase> {
+  const plant = await createTestDatabase();
+  plants.push(plant);
+  await plant.db.insertInto('location').values(locIds.map((loc_id) => ({ loc_id, name: `Hall ${loc_id}`, plant: code }))).execute();
+  await sql`INSERT INTO location_threshold (loc_id, valid_from, temperature_max, changed_by, reason)
+            SELECT loc_id, '2024-03-01', 24, 'test', 'initial limits' FROM location`.execute(plant.db);
+  await plant.db
+    .insertInto('device')
+    .values(locIds.map((loc_id, i) => ({ gateway_id: `${code}-gw`, device_id: `dev-${i + 1}`, loc_id, host: '10.0.0.1', port: 502, unit_id: i + 1 })))
+    .execute();
+  await generateReadings(plant.db, { locIds, from: '2024-03-01T00:00:00Z', to: '2024-03-03T00:00:00Z', stepSeconds: 600 });
+  await backfill(plant.db, { timezone: 'UTC', start: '2024-03-01', end: '2024-03-02' });
+  await aggregate(plant);
+  return plant;
+}
+
+/** Waits until every published table holds the same rows at headquarters as at the plants together. */
+async function converged(hq: HeadquartersServer, plants: readonly TestDatabase[]): Promise<void> {
+  const schema = plants[0]?.schema ?? '';
+  for (const table of PUBLISHED_TABLES) {
+    const key = KEYS[table] ?? 'loc_id';
+    // Headquarters holds each plant's rows, told apart by the plant prefix of loc_id.
+    await until(
+      async () => {
+        for (const plant of plants) {
+          const code = (await query<{ plant: string }>(plant.url, `SELECT min(plant) AS plant FROM ${schema}.location`))[0]?.plant ?? '';
+          const atPlant = await tableChecksum(plant.url, schema, table, key);
+          const atHq = await tableChecksum(hq.url, schema, table, key, `${code}-`);
+          if (atHq.rows !== atPlant.rows || atHq.md5 !== atPlant.md5) return false;
+        }
+        return true;
+      },
+      30_000,
+      `headquarters' ${table} to equal the plants'`,
+    );
+  }
+}
 
 /**
  * Plants → headquarters over PostgreSQL's logical replication, through the real bin: a plant
@@ -29,57 +71,13 @@ describe('a headquarters database mirrors every plant, through a network cut', (
   const apis: BinProcess[] = [];
   let plantA: TestDatabase;
   let plantB: TestDatabase;
-  const clock = manualClock('2024-03-04T00:00:00Z');
-  const aggregate = (plant: TestDatabase) => new ScheduledAggregator({ db: plant.db, timezone: 'UTC', log: silentLog, clock }).runOnce('test');
   const hqEnv = () => ({ DATABASE_URL: hq.url, DB_SCHEMA: plantA.schema, LOG_LEVEL: 'warn' });
-
-  async function newPlant(code: string, locIds: readonly string[]): Promise<TestDatabase> {
-    const plant = await createTestDatabase();
-    plants.push(plant);
-    await plant.db.insertInto('location').values(locIds.map((loc_id) => ({ loc_id, name: `Hall ${loc_id}`, plant: code }))).execute();
-    await sql`INSERT INTO location_threshold (loc_id, valid_from, temperature_max, changed_by, reason)
-              SELECT loc_id, '2024-03-01', 24, 'test', 'initial limits' FROM location`.execute(plant.db);
-    await plant.db
-      .insertInto('device')
-      .values(locIds.map((loc_id, i) => ({ gateway_id: `${code}-gw`, device_id: `dev-${i + 1}`, loc_id, host: '10.0.0.1', port: 502, unit_id: i + 1 })))
-      .execute();
-    await generateReadings(plant.db, { locIds, from: '2024-03-01T00:00:00Z', to: '2024-03-03T00:00:00Z', stepSeconds: 600 });
-    await backfill(plant.db, { timezone: 'UTC', start: '2024-03-01', end: '2024-03-02' });
-    await aggregate(plant);
-    return plant;
-  }
-
-  /** Waits until every published table holds the same rows at headquarters as at the plants together. */
-  async function converged(): Promise<void> {
-    const schema = plantA.schema;
-    for (const table of PUBLISHED_TABLES) {
-      const key = KEYS[table] ?? 'loc_id';
-      // Headquarters holds each plant's rows, told apart by the plant prefix of loc_id.
-      await until(
-        async () => {
-          for (const plant of plants) {
-            const code = (await query<{ plant: string }>(plant.url, `SELECT min(plant) AS plant FROM ${schema}.location`))[0]?.plant ?? '';
-            const atPlant = await tableChecksum(plant.url, schema, table, key);
-            const [atHq] = await query<{ rows: number; md5: string | null }>(
-              hq.url,
-              `SELECT count(*)::int AS rows, md5(string_agg(t::text, E'\\n' ORDER BY ${key})) AS md5 FROM ${schema}.${table} t WHERE starts_with(t.loc_id, $1)`,
-              [`${code}-`],
-            );
-            if (atHq?.rows !== atPlant.rows || atHq.md5 !== atPlant.md5) return false;
-          }
-          return true;
-        },
-        30_000,
-        `headquarters' ${table} to equal the plants'`,
-      );
-    }
-  }
 
   beforeAll(async () => {
     const [level] = await query<{ wal_level: string }>(inject('adminUrl'), 'SHOW wal_level');
     if (level?.wal_level !== 'logical') throw new Error(`the test server runs with wal_level=${level?.wal_level}: start it with -c wal_level=logical (.ci/run does)`);
     hq = await HeadquartersServer.start();
-    plantA = await newPlant('PA', ['PA-01', 'PA-02']);
+    plantA = await newPlant(plants, 'PA', ['PA-01', 'PA-02']);
   });
 
   afterAll(async () => {
@@ -101,7 +99,7 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     const subscribed = await runBin('plant-climate', ['replication', 'subscribe', '--from', plantA.url], hqEnv());
     expect(subscribed.code, subscribed.stderr).toBe(0);
     expect(subscribed.stdout).toMatch(/subscription plant_climate_pa \(plant PA\) created/);
-    await converged();
+    await converged(hq, plants);
 
     // Changes after the first copy come through the stream.
     await insertReadings(plantA.db, [{ loc_id: 'PA-01', at: '2024-03-01T05:30:01Z', values: [35.5, 50, 10] }]);
@@ -110,7 +108,7 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     expect(await aggregate(plantA)).toMatchObject({ dirtyHoursLeft: 0 });
     const hours = await query<{ loc_id: string; bucket: Date }>(plantA.url, `SELECT loc_id, bucket FROM ${plantA.schema}.temperature WHERE loc_id = 'PA-02' AND bucket = '2024-03-01T07:00:00Z'`);
     expect(hours).toEqual([]);
-    await converged();
+    await converged(hq, plants);
     const deleted = await query(hq.url, `SELECT 1 FROM ${plantA.schema}.temperature WHERE loc_id = 'PA-02' AND bucket = '2024-03-01T07:00:00Z'`);
     expect(deleted).toEqual([]);
     // A re-run of subscribe is an update, not an error.
@@ -138,12 +136,12 @@ describe('a headquarters database mirrors every plant, through a network cut', (
   });
 
   it('takes a second plant into the same headquarters, and serves both plants\' locations and hours', async () => {
-    plantB = await newPlant('PB', ['PB-01']);
+    plantB = await newPlant(plants, 'PB', ['PB-01']);
     expect((await runBin('plant-climate', ['replication', 'publish'], plantB.env)).code).toBe(0);
     const subscribed = await runBin('plant-climate', ['replication', 'subscribe', '--from', plantB.url], hqEnv());
     expect(subscribed.code, subscribed.stderr).toBe(0);
     expect(subscribed.stdout).toMatch(/plant_climate_pb \(plant PB\) created/);
-    await converged();
+    await converged(hq, plants);
     expect((await query<{ plant: string }>(hq.url, `SELECT plant FROM ${plantA.schema}.headquarters_plant ORDER BY 1`)).map((row) => row.plant)).toEqual(['PA', 'PB']);
 
     const hqApi = await startApiBin(hq.url, plantA.schema);
@@ -177,7 +175,7 @@ describe('a headquarters database mirrors every plant, through a network cut', (
       expect(Number(slot?.retained)).toBeGreaterThan(0);
     }
     await hq.start();
-    await converged();
+    await converged(hq, plants);
     const [newest] = await query<{ newest: Date }>(hq.url, `SELECT max(bucket) AS newest FROM ${plantA.schema}.temperature WHERE loc_id = 'PB-01'`);
     expect(newest?.newest.toISOString()).toBe('2024-03-03T05:00:00.000Z');
   });
@@ -191,5 +189,48 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     const again = await runBin('plant-climate', ['replication', 'subscribe', '--from', plantB.url], hqEnv());
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/still holds plant PB's rows from an earlier subscription.*DELETE FROM/);
+  });
+});
+
+/**
+ * The cross-version pair: a plant on the embedded PostgreSQL 18 (the harness's server) into a
+ * headquarters on Debian's PostgreSQL 15, the version existing deployments run.
+ */
+describe('a headquarters on PostgreSQL 15 mirrors a plant on the embedded PostgreSQL', () => {
+  let hq: HeadquartersServer | undefined;
+  const plants: TestDatabase[] = [];
+
+  afterAll(async () => {
+    await killAllBins();
+    await hq?.destroy();
+    for (const plant of plants) {
+      await dropPlantSlots(plant.url);
+      await plant.drop();
+    }
+  });
+
+  it('converges and serves the plant\'s hours', async (context) => {
+    if (!(await debianPg15Installed())) {
+      const message = `SKIPPED: ${DEBIAN_PG15_BIN} is missing; install the Debian package postgresql-15 to run the cross-version replication test`;
+      if (process.env.CI) throw new Error(message);
+      console.warn(message);
+      context.skip();
+      return;
+    }
+    hq = await HeadquartersServer.start('15');
+    const plant = await newPlant(plants, 'PC', ['PC-01']);
+    expect((await runBin('plant-climate', ['replication', 'publish'], plant.env)).code).toBe(0);
+    const env = { DATABASE_URL: hq.url, DB_SCHEMA: plant.schema, LOG_LEVEL: 'warn' };
+    const subscribed = await runBin('plant-climate', ['replication', 'subscribe', '--from', plant.url], env);
+    expect(subscribed.code, subscribed.stderr).toBe(0);
+    expect((await query<{ server_version_num: string }>(hq.url, 'SHOW server_version_num'))[0]?.server_version_num ?? '').toMatch(/^15/);
+    await insertReadings(plant.db, [{ loc_id: 'PC-01', at: '2024-03-02T03:15:00Z', values: [30, 55, 9] }]);
+    await aggregate(plant);
+    await converged(hq, plants);
+    const hqApi = await startApiBin(hq.url, plant.schema);
+    const plantApi = await startApiBin(plant.url, plant.schema);
+    const route = '/v1/locations/PC-01/hourly?from=2024-03-01&to=2024-03-03';
+    const [atPlant, atHq] = await Promise.all([fetch(`${plantApi.url}${route}`), fetch(`${hqApi.url}${route}`)]);
+    expect(await atHq.json()).toEqual(await atPlant.json());
   });
 });
