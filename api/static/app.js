@@ -15,14 +15,17 @@ async function api(path) {
   const response = await fetch(path, { headers: headers() });
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
+    let type;
     try {
       const problem = await response.json();
       detail = `${problem.title}: ${problem.detail}`;
+      type = problem.type;
     } catch {
       // not a problem document; keep the status line
     }
     const error = new Error(`${path}: ${detail}`);
     error.status = response.status;
+    error.type = type;
     throw error;
   }
   return response.json();
@@ -102,6 +105,11 @@ function coverageCell(row, total) {
 }
 
 /** The MKT of the last 30 days per location; '–' (with the API's reason) when there is no exact value. */
+/** At a headquarters database the API has no raw readings (README "Plants and headquarters"): those parts show '–'. */
+function notAtHeadquarters(error) {
+  return typeof error.type === 'string' && error.type.endsWith('/not-at-headquarters');
+}
+
 async function mktByLocation(locations) {
   const entries = await Promise.all(
     locations.map(async (location) => {
@@ -109,7 +117,7 @@ async function mktByLocation(locations) {
         const result = await api(`/v1/locations/${encodeURIComponent(location.loc_id)}/mkt`);
         return [location.loc_id, { value: result.mkt, title: `${result.readings} readings, ${result.source}` }];
       } catch (error) {
-        if (error.status === 422) return [location.loc_id, { value: null, title: String(error.message) }];
+        if (error.status === 422 || notAtHeadquarters(error)) return [location.loc_id, { value: null, title: String(error.message) }];
         throw error;
       }
     }),
@@ -122,7 +130,10 @@ async function renderLocations() {
   const since = new Date(hour - 24 * HOUR_MS).toISOString();
   const [locations, latest, alarms, hours] = await Promise.all([
     collect('/v1/locations'),
-    api('/v1/latest'),
+    api('/v1/latest').catch((error) => {
+      if (notAtHeadquarters(error)) return { data: [] };
+      throw error;
+    }),
     collect(`/v1/alarms?from=${encodeURIComponent(since)}`),
     collect(`/v1/hourly?from=${encodeURIComponent(since)}&to=${encodeURIComponent(new Date(hour).toISOString())}&gaps=include&limit=10000`),
   ]);
@@ -220,7 +231,15 @@ async function renderExcursions() {
   if (!locId) return;
   const hours = Number(document.getElementById('chart-window').value);
   const from = new Date(Math.floor(Date.now() / HOUR_MS) * HOUR_MS - (hours - 1) * HOUR_MS).toISOString();
-  const result = await api(`/v1/locations/${encodeURIComponent(locId)}/excursions?from=${encodeURIComponent(from)}&limit=200`);
+  let result;
+  try {
+    result = await api(`/v1/locations/${encodeURIComponent(locId)}/excursions?from=${encodeURIComponent(from)}&limit=200`);
+  } catch (error) {
+    if (!notAtHeadquarters(error)) throw error;
+    document.getElementById('excursion-summary').textContent = 'Excursion events need the plant\'s raw readings: see the plant\'s own status page.';
+    document.querySelector('#excursions tbody').replaceChildren();
+    return;
+  }
   const summary = result.summary;
   const parts = [
     ['temperature above max', summary.temperature_above_minutes],
