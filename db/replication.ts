@@ -116,8 +116,9 @@ export async function publish(db: Kysely<unknown>, schema: string, options: Publ
       const { rows: database } = await sql<{ name: string }>`SELECT current_database() AS name`.execute(trx);
       await sql`GRANT CONNECT ON DATABASE ${sql.id(database[0]?.name ?? '')} TO ${id}`.execute(trx);
       await sql`GRANT USAGE ON SCHEMA ${sql.id(schema)} TO ${id}`.execute(trx);
-      await sql`GRANT SELECT ON ${names} TO ${id}`.execute(trx);
-      granted = `${options.replicator}: CONNECT, USAGE on ${schema}, SELECT on ${tables.join(', ')}`;
+      // kysely_migration too: `subscribe` compares the plant's migrations with headquarters'.
+      await sql`GRANT SELECT ON ${names}, ${sql.id(schema, 'kysely_migration')} TO ${id}`.execute(trx);
+      granted = `${options.replicator}: CONNECT, USAGE on ${schema}, SELECT on ${tables.join(', ')}, kysely_migration`;
     }
     return { publication: PUBLICATION, created, tables, granted };
   });
@@ -153,6 +154,12 @@ async function onPublisher<T>(url: string, fn: (client: pg.Client) => Promise<T>
   }
   try {
     return await fn(client);
+  } catch (error) {
+    if ((error as { code?: string }).code === '42501') {
+      const user = new URL(url).username || 'the URL\'s user';
+      throw errors.replication(`${user} may not read the plant's tables (${(error as Error).message}): run plant-climate replication publish --replicator ${user} at the plant`);
+    }
+    throw error;
   } finally {
     await client.end();
   }

@@ -72,6 +72,7 @@ describe('a headquarters database mirrors every plant, through a network cut', (
   let plantA: TestDatabase;
   let plantB: TestDatabase;
   const hqEnv = () => ({ DATABASE_URL: hq.url, DB_SCHEMA: plantA.schema, LOG_LEVEL: 'warn' });
+  const replicator = `replicator_${process.pid}_${Date.now() % 100_000}`;
 
   beforeAll(async () => {
     const [level] = await query<{ wal_level: string }>(inject('adminUrl'), 'SHOW wal_level');
@@ -87,6 +88,8 @@ describe('a headquarters database mirrors every plant, through a network cut', (
       await dropPlantSlots(plant.url);
       await plant.drop();
     }
+    // Its grants went with the plant's database.
+    await query(inject('adminUrl'), `DROP ROLE IF EXISTS ${replicator}`);
   });
 
   it('converges to the plant\'s rows after backfill, a late reading, a deleted hour and a threshold change, and its API serves them', async () => {
@@ -135,10 +138,18 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     expect((await fetch(`${plantApi.url}/v1/audit`)).status).toBe(200);
   });
 
-  it('takes a second plant into the same headquarters, and serves both plants\' locations and hours', async () => {
+  it('takes a second plant into the same headquarters, connecting as a replication role, and serves both plants\' locations and hours', async () => {
     plantB = await newPlant(plants, 'PB', ['PB-01']);
-    expect((await runBin('plant-climate', ['replication', 'publish'], plantB.env)).code).toBe(0);
-    const subscribed = await runBin('plant-climate', ['replication', 'subscribe', '--from', plantB.url], hqEnv());
+    // Headquarters connects to this plant as a role with REPLICATION and no other rights but
+    // what `publish --replicator` grants it.
+    await query(inject('adminUrl'), `CREATE ROLE ${replicator} LOGIN REPLICATION PASSWORD 'replicator-secret'`);
+    const published = await runBin('plant-climate', ['replication', 'publish', '--replicator', replicator], plantB.env);
+    expect(published.code, published.stderr).toBe(0);
+    expect(published.stdout).toMatch(new RegExp(`granted ${replicator}: CONNECT, USAGE on \\w+, SELECT on location, location_threshold, temperature, device, kysely_migration`));
+    const asReplicator = new URL(plantB.url);
+    asReplicator.username = replicator;
+    asReplicator.password = 'replicator-secret';
+    const subscribed = await runBin('plant-climate', ['replication', 'subscribe', '--from', asReplicator.toString()], hqEnv());
     expect(subscribed.code, subscribed.stderr).toBe(0);
     expect(subscribed.stdout).toMatch(/plant_climate_pb \(plant PB\) created/);
     await converged(hq, plants);
