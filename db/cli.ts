@@ -3,7 +3,7 @@ import { openDatabase } from './database.js';
 import { migrateDown, schemaStatus } from './migrator.js';
 import { applyRoles } from './roles.js';
 import { verifyAuditChain } from './audit-log.js';
-import { PUBLICATION, publish, subscribe, unsubscribe } from './replication.js';
+import { PUBLICATION, publish, replicationStatus, subscribe, unsubscribe } from './replication.js';
 import { redactUrl } from './pool.js';
 import { componentLogger } from '../runtime/logger.js';
 import { errors } from '../runtime/errors.js';
@@ -108,23 +108,25 @@ export const auditCommand = defineCommand({
   },
 });
 
-const REPLICATION_ACTIONS = ['publish', 'subscribe', 'unsubscribe'] as const;
+const REPLICATION_ACTIONS = ['publish', 'subscribe', 'unsubscribe', 'status'] as const;
 
 export const replicationCommand = defineCommand({
   name: 'replication',
   summary: 'Mirror plants into a headquarters database over PostgreSQL logical replication: publish at each plant, subscribe at headquarters.',
-  usage: 'plant-climate replication publish [--with-raw] [--replicator ROLE] | subscribe --from URL [--plant CODE] | unsubscribe --plant CODE',
+  usage: 'plant-climate replication publish [--with-raw] [--replicator ROLE] | subscribe --from URL [--plant CODE] | unsubscribe --plant CODE | status [--json]',
   options: {
     'with-raw': { type: 'boolean' },
     replicator: { type: 'string' },
     from: { type: 'string' },
     plant: { type: 'string' },
+    json: { type: 'boolean' },
   },
   optionHelp: {
     'with-raw': `publish: also publish the raw readings (through the partitioned table's root); headquarters then holds every reading`,
     replicator: 'publish: grant this existing REPLICATION role what a subscription connecting as it needs (CONNECT, USAGE, SELECT on the published tables)',
     from: `subscribe: the plant's database URL as headquarters' PostgreSQL reaches it; its user needs REPLICATION and SELECT on the published tables`,
     plant: `subscribe: the plant's code (location.plant; found in the plant's locations when they name exactly one); unsubscribe: the plant to drop`,
+    json: 'status: print one JSON object (subscriptions at headquarters, slots at a plant)',
   },
   positionals: { min: 1, max: 1, names: REPLICATION_ACTIONS.join(' | ') },
   env: ['DATABASE_URL', 'DB_SCHEMA', 'PLANT_DATA_DIR', 'LOG_LEVEL'],
@@ -150,6 +152,19 @@ export const replicationCommand = defineCommand({
         `subscription ${report.subscription} (plant ${report.plant}) ${report.created ? 'created' : 'updated'} to ${PUBLICATION}: ${report.tables.join(', ')}\n` +
           `the first copy runs in the background; pg_subscription_rel shows each table ready (r), pg_stat_subscription the progress\n`,
       );
+    } else if (action === 'status') {
+      const status = await replicationStatus(db);
+      if (values.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+      else {
+        for (const sub of status.subscriptions) {
+          process.stdout.write(
+            `subscription ${sub.subscription}${sub.plant ? ` (plant ${sub.plant})` : ''}: ${sub.enabled ? 'enabled' : 'DISABLED'}, ${sub.tablesReady}/${sub.tables} tables ready, ` +
+              `last message ${sub.lastMessageAt?.toISOString() ?? 'never (not connected)'}, ${sub.applyErrors} apply error(s)\n`,
+          );
+        }
+        for (const slot of status.slots) process.stdout.write(`slot ${slot.slot}: ${slot.active ? 'active' : 'INACTIVE'}, retaining ${slot.retainedBytes} bytes of WAL\n`);
+        if (status.subscriptions.length + status.slots.length === 0) process.stdout.write('no plant-climate subscriptions or replication slots in this database\n');
+      }
     } else {
       const report = await unsubscribe(db, plant ?? '');
       process.stdout.write(`${report.subscription}: ${report.dropped ? 'dropped, with its replication slot at the plant' : 'no such subscription'}; the plant's rows stay here\n`);

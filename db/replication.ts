@@ -319,3 +319,54 @@ export async function headquartersFacts(db: Kysely<Database>): Promise<Headquart
            EXISTS (SELECT 1 FROM pg_subscription_rel WHERE srrelid = to_regclass(${RAW_TABLE})) AS raw`.execute(db);
   return { plants: rows[0]?.plants ?? [], rawReplicated: rows[0]?.raw === true };
 }
+
+export interface SubscriptionStatus {
+  readonly subscription: string;
+  /** From headquarters_plant; null for a subscription made by hand. */
+  readonly plant: string | null;
+  readonly enabled: boolean;
+  readonly tablesReady: number;
+  readonly tables: number;
+  /** The last message from the plant (null while not connected). */
+  readonly lastMessageAt: Date | null;
+  /** Apply errors since the statistics were reset (a duplicate key stops the apply until fixed). */
+  readonly applyErrors: number;
+}
+
+export interface SlotStatus {
+  readonly slot: string;
+  readonly active: boolean;
+  /** WAL the plant keeps for this slot, in bytes: grows while headquarters is away. */
+  readonly retainedBytes: number;
+}
+
+/**
+ * What `replication status` reports: at headquarters, each plant's subscription; at a plant, the
+ * slots headquarters replicates from (the WAL each holds back is what to watch for disk).
+ */
+export async function replicationStatus(db: Kysely<unknown>): Promise<{ subscriptions: SubscriptionStatus[]; slots: SlotStatus[] }> {
+  const { rows: subscriptions } = await sql<{ subscription: string; plant: string | null; enabled: boolean; ready: number; tables: number; last_msg: Date | null; errors: number }>`
+    SELECT s.subname AS subscription, h.plant, s.subenabled AS enabled,
+           (SELECT count(*) FILTER (WHERE r.srsubstate = 'r') FROM pg_subscription_rel r WHERE r.srsubid = s.oid)::int AS ready,
+           (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid)::int AS tables,
+           (SELECT max(st.last_msg_receipt_time) FROM pg_stat_subscription st WHERE st.subid = s.oid) AS last_msg,
+           coalesce((SELECT ss.apply_error_count FROM pg_stat_subscription_stats ss WHERE ss.subid = s.oid), 0)::int AS errors
+    FROM pg_subscription s LEFT JOIN headquarters_plant h ON h.subscription = s.subname
+    WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ORDER BY s.subname`.execute(db);
+  const { rows: slots } = await sql<{ slot: string; active: boolean; retained: string }>`
+    SELECT slot_name AS slot, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint::text AS retained
+    FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'plant\\_climate\\_%' ORDER BY slot_name`.execute(db);
+  return {
+    subscriptions: subscriptions.map((row) => ({
+      subscription: row.subscription,
+      plant: row.plant,
+      enabled: row.enabled,
+      tablesReady: row.ready,
+      tables: row.tables,
+      lastMessageAt: row.last_msg,
+      applyErrors: row.errors,
+    })),
+    slots: slots.map((row) => ({ slot: row.slot, active: row.active, retainedBytes: Number(row.retained) })),
+  };
+}

@@ -103,6 +103,9 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     expect(subscribed.code, subscribed.stderr).toBe(0);
     expect(subscribed.stdout).toMatch(/subscription plant_climate_pa \(plant PA\) created/);
     await converged(hq, plants);
+    const atHq = await runBin('plant-climate', ['replication', 'status'], hqEnv());
+    expect(atHq.stdout).toMatch(/subscription plant_climate_pa \(plant PA\): enabled, 4\/4 tables ready, last message \S+Z, 0 apply error\(s\)/);
+    expect((await runBin('plant-climate', ['replication', 'status'], plantA.env)).stdout).toMatch(/slot plant_climate_pa: active, retaining \d+ bytes of WAL/);
 
     // Changes after the first copy come through the stream.
     await insertReadings(plantA.db, [{ loc_id: 'PA-01', at: '2024-03-01T05:30:01Z', values: [35.5, 50, 10] }]);
@@ -185,6 +188,8 @@ describe('a headquarters database mirrors every plant, through a network cut', (
       expect(slot?.active).toBe(false);
       expect(Number(slot?.retained)).toBeGreaterThan(0);
     }
+    const status = await runBin('plant-climate', ['replication', 'status', '--json'], plantA.env);
+    expect(JSON.parse(status.stdout)).toMatchObject({ subscriptions: [], slots: [{ slot: 'plant_climate_pa', active: false, retainedBytes: expect.any(Number) as number }] });
     await hq.start();
     await converged(hq, plants);
     const [newest] = await query<{ newest: Date }>(hq.url, `SELECT max(bucket) AS newest FROM ${plantA.schema}.temperature WHERE loc_id = 'PB-01'`);
