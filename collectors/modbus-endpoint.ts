@@ -172,8 +172,12 @@ export class ModbusEndpoint {
     let started: number | undefined;
     try {
       const client = await this.#connected(job.timeoutMs);
-      const wait = this.#quietUntil - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      // A timer may fire up to a millisecond or more early on the monotonic clock (libuv rounds to
+      // whole milliseconds from a loop time cached before the answer arrived), so re-arm until the
+      // silence has really passed: a short silence lets a slave on the bus miss the frame's start.
+      for (let wait = this.#quietUntil - performance.now(); wait > 0; wait = this.#quietUntil - performance.now()) {
+        await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)));
+      }
       started = performance.now();
       const result = await this.#request(client, job).finally(() => {
         const now = performance.now();
