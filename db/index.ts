@@ -18,6 +18,8 @@ export {
   expectedCountOf,
   hourlyRowsInRange,
   hourlyRowsOfHours,
+  hourlyRowFields,
+  isoHour,
   type HourlyRowColumn,
 } from './hourly-row.js';
 export { applyRoles, ROLE_GRANTS, ROUTINE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
@@ -33,6 +35,7 @@ export {
 } from './location-thresholds.js';
 export {
   appendAudit,
+  appendAuditReturningId,
   appendAuditWithPool,
   commandActor,
   listAudit,
@@ -56,3 +59,17 @@ export {
   type DroppedRawPartitions,
   type RawPartitionStatus,
 } from './raw-partitions.js';
+export {
+  CHANGE_CAUSES,
+  CursorTooOldError,
+  setChangeCause,
+  readChangeHorizon,
+  readChanges,
+  hourlyTableEntries,
+  pruneChangeHistory,
+  type ChangeCause,
+  type WriterCause,
+  type ChangeHorizon,
+  type ChangePage,
+} from './change-feed.js';
+export { hourlyHistoryJson } from './hourly-history.js';

@@ -42,13 +42,17 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
     temperature_raw: ['SELECT', 'DELETE'],
     raw_dirty_hour: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
     temperature: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-    temperature_history: ['SELECT', 'INSERT'],
+    // The revision trigger (SECURITY DEFINER) writes history and tombstones; the prune removes
+    // what is older than HISTORY_RETENTION.
+    temperature_history: ['SELECT', 'DELETE'],
+    temperature_tombstone: ['SELECT', 'DELETE'],
     aggregator_state: ['SELECT', 'INSERT', 'UPDATE'],
     location: ['SELECT'],
     location_threshold: ['SELECT'],
     device: ['SELECT'],
-    // backfill, prune and verify --repair record audit entries.
-    audit_log: ['INSERT'],
+    // backfill, prune and verify --repair record audit entries, and read back the id that the
+    // hourly history links to (INSERT ... RETURNING id).
+    audit_log: ['INSERT', 'SELECT (id)'],
   },
   api: {
     '*': ['SELECT'],
