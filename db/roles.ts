@@ -162,6 +162,14 @@ export async function applyRoles(db: Kysely<unknown>, schema: string, options: R
       }
       // Writers that insert into a table with a generated key need its sequence.
       if (component !== 'collector') await sql`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${sql.id(schema)} TO ${id}`.execute(trx);
+      // Revisions are drawn by the revision trigger alone (SECURITY DEFINER, migration 0006): no
+      // role may call nextval on them; the API may read the last one.
+      const { rows: revisions } = await sql<{ exists: boolean }>`SELECT to_regclass(${`${schema}.temperature_revision_seq`}) IS NOT NULL AS exists`.execute(trx);
+      if (revisions[0]?.exists) {
+        const sequence = sql.id(schema, 'temperature_revision_seq');
+        await sql`REVOKE ALL ON SEQUENCE ${sequence} FROM ${id}`.execute(trx);
+        if (component === 'api') await sql`GRANT SELECT ON SEQUENCE ${sequence} TO ${id}`.execute(trx);
+      }
       reports.push({ component, role, created, passwordSet: password !== undefined, grants });
     }
     return reports;
