@@ -88,6 +88,8 @@ describe('GET /v1/changes never skips a revision', () => {
     expect(during.page.data.map((entry) => entry.revision)).not.toContain(high);
     expect(during.page.next_after).toBeLessThan(low);
     expect(Number(during.held)).toBeLessThan(low);
+    const metrics = await (await fetch(`${api.url}/metrics`)).text();
+    expect(Number(/^plant_api_change_feed_held_revisions (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
 
     await held.query('COMMIT');
     const after = await changes(`after=${during.page.next_after}`);

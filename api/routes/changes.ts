@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import { Gauge } from 'prom-client';
 import { CursorTooOldError, readChanges, type ChangePage as Page } from '../../db/index.js';
 import { parseDuration } from '../../runtime/duration.js';
 import { apiErrors } from '../problems/api-errors.js';
@@ -42,6 +43,20 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): { signal: Abo
 }
 
 const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
+  new Gauge({
+    name: 'plant_api_change_feed_waiters',
+    help: 'Long-polls of GET /v1/changes waiting now (all share one LISTEN session)',
+    registers: [app.metrics],
+    collect() {
+      this.set(app.changes.waiters);
+    },
+  });
+  // > 0 for long: an open writing transaction holds the feed (consumers see nothing above it).
+  const held = new Gauge({
+    name: 'plant_api_change_feed_held_revisions',
+    help: 'At the last read of GET /v1/changes: revisions drawn above what the feed may serve, because a transaction that drew a lower one is still open',
+    registers: [app.metrics],
+  });
   app.get(
     '/changes',
     {
@@ -83,6 +98,7 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         for (;;) {
           const since = app.changes.generation;
           const page = await read();
+          held.set(page.horizon.last - page.horizon.safe);
           const remaining = deadline - Date.now();
           if (page.count > 0 || remaining <= 0 || !gone) return send(reply, request, page);
           // Held by an open writer, or no LISTEN session: a rollback (or a missed commit) wakes no one.
