@@ -50,6 +50,22 @@ describe('GET /v1/changes never skips a revision', () => {
     }
   }
 
+  /**
+   * The slow-writer shape: an open transaction updates F-01's hour (drawing the lower revision),
+   * then another session updates F-02's and commits (the higher one).
+   */
+  async function heldLowerRevision(hour: number): Promise<{ held: pg.Client; low: number; high: number }> {
+    const held = await writer();
+    const other = await writer();
+    await held.query('BEGIN');
+    await bump(held, 'F-01', hour);
+    const low = await revisionOf(held, 'F-01', hour);
+    await bump(other, 'F-02', hour);
+    const high = await revisionOf(database().pool, 'F-02', hour);
+    expect(high).toBeGreaterThan(low);
+    return { held, low, high };
+  }
+
   beforeAll(async () => {
     await insertHourly(database(), [...hoursOf('F-01', new Date(H(0)), 6), ...hoursOf('F-02', new Date(H(0)), 6)]);
     await database().pool.query("INSERT INTO location (loc_id) VALUES ('F-01'), ('F-02')");
@@ -75,14 +91,7 @@ describe('GET /v1/changes never skips a revision', () => {
 
   it('a lower revision held by an open transaction stops the feed below it; after its COMMIT the consumer gets both', async () => {
     const cursor = await caughtUp();
-    const held = await writer();
-    const other = await writer();
-    await held.query('BEGIN');
-    await bump(held, 'F-01', 1);
-    const low = await revisionOf(held, 'F-01', 1);
-    await bump(other, 'F-02', 1);
-    const high = await revisionOf(database().pool, 'F-02', 1);
-    expect(high).toBeGreaterThan(low);
+    const { held, low, high } = await heldLowerRevision(1);
 
     const during = await changes(`after=${cursor}`);
     expect(during.page.data.map((entry) => entry.revision)).not.toContain(high);
@@ -102,12 +111,7 @@ describe('GET /v1/changes never skips a revision', () => {
 
   it('a waiting long-poll returns the held revision within a second of its COMMIT', async () => {
     const cursor = await caughtUp();
-    const held = await writer();
-    const other = await writer();
-    await held.query('BEGIN');
-    await bump(held, 'F-01', 2);
-    const low = await revisionOf(held, 'F-01', 2);
-    await bump(other, 'F-02', 2);
+    const { held, low } = await heldLowerRevision(2);
     const waiting = changes(`after=${cursor}&wait=20s`);
     await until(() => api.app.changes.waiters === 1, 5_000, 'the long-poll to wait');
     // Still waiting: the committed higher revision alone is not served.
@@ -123,12 +127,7 @@ describe('GET /v1/changes never skips a revision', () => {
 
   it('a held writer that rolls back releases the feed without the full wait', async () => {
     const cursor = await caughtUp();
-    const held = await writer();
-    const other = await writer();
-    await held.query('BEGIN');
-    await bump(held, 'F-01', 3);
-    await bump(other, 'F-02', 3);
-    const high = await revisionOf(database().pool, 'F-02', 3);
+    const { held, high } = await heldLowerRevision(3);
     const started = performance.now();
     const waiting = changes(`after=${cursor}&wait=30s`);
     await until(() => api.app.changes.waiters === 1, 5_000, 'the long-poll to wait');
