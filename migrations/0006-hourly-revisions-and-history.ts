@@ -173,10 +173,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         cause := CASE WHEN TG_OP = 'UPDATE' AND to_jsonb(NEW) - bookkeeping - excursion = to_jsonb(OLD) - bookkeeping - excursion
                       THEN 'threshold-change' ELSE 'late-data' END;
       END IF;
+      -- In FROM, not (f(...)).*, which would call the function once per column.
       INSERT INTO temperature_history
-      SELECT (jsonb_populate_record(NULL::temperature_history, to_jsonb(OLD) || jsonb_build_object(
+      SELECT * FROM jsonb_populate_record(NULL::temperature_history, to_jsonb(OLD) || jsonb_build_object(
         'revision_from', OLD.revision, 'revision_to', rev, 'superseded_at', clock_timestamp(),
-        'superseded_by', cause, 'superseded_audit_id', audit))).*;
+        'superseded_by', cause, 'superseded_audit_id', audit));
       IF TG_OP = 'DELETE' OR (NEW.loc_id, NEW.bucket) IS DISTINCT FROM (OLD.loc_id, OLD.bucket) THEN
         INSERT INTO temperature_tombstone AS s (loc_id, bucket, revision, cause, audit_id)
         VALUES (OLD.loc_id, OLD.bucket, CASE WHEN TG_OP = 'DELETE' THEN rev ELSE next_temperature_revision() END, cause, audit)
