@@ -70,7 +70,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       audit_id bigint,
       PRIMARY KEY (loc_id, bucket)
     )`.execute(db);
-  await sql`CREATE UNIQUE INDEX temperature_tombstone_revision_idx ON temperature_tombstone (revision)`.execute(db);
+  // Not UNIQUE, like the hourly table's: the sequence makes revisions unique in one database, and a
+  // headquarters copy of several plants' tables holds each plant's own revisions side by side.
+  await sql`CREATE INDEX temperature_tombstone_revision_idx ON temperature_tombstone (revision)`.execute(db);
   await sql`CREATE INDEX temperature_tombstone_deleted_at_idx ON temperature_tombstone (deleted_at)`.execute(db);
 
   // A version's columns are the hourly row's (matched by name through jsonb, so the column
