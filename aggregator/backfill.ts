@@ -16,6 +16,8 @@ export interface BackfillOptions {
   /** Called after each day (a chunk) with the running totals. */
   readonly onChunk?: ((chunk: BackfillChunk, done: number, of: number) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** The audit entry of this backfill: every hourly version it writes links to it (temperature_history). */
+  readonly auditId?: number | undefined;
 }
 
 export interface BackfillChunk extends RollupCounts {
@@ -46,7 +48,7 @@ async function backfillDay(db: Kysely<Database>, day: PlantDay, options: Backfil
     return { day: day.day, frozen: false, hours: comparison.hours, rawRows: comparison.rawRows, written, unchanged: comparison.hours - written, removed };
   }
   // The horizon is read under the writer lock, so a prune that commits meanwhile is respected.
-  return inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
+  return inHourlyTransaction(db, { cause: 'backfill', auditId: options.auditId }, async ({ trx, frozenBefore }) => {
     const from = frozenBefore && frozenBefore > day.from ? frozenBefore : day.from;
     if (from >= day.to) return { day: day.day, frozen: true, ...ZERO };
     const counts = await applyRollup(trx, { kind: 'range', from, to: day.to, locId: options.locId }, options.timezone);

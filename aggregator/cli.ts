@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import cliProgress from 'cli-progress';
 import cron from 'node-cron';
-import { appendAudit, commandActor, openDatabase } from '../db/index.js';
+import { appendAudit, appendAuditReturningId, commandActor, openDatabase, pruneChangeHistory } from '../db/index.js';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
 import { componentLogger, type Logger } from '../runtime/logger.js';
@@ -106,7 +106,14 @@ export const backfillCommand = defineCommand({
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator backfill' });
     const dryRun = values['dry-run'] === true;
     const reporter = chunkReporter(log, dryRun ? 'dry-run' : 'backfill');
+    const scope = `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`;
+    // Recorded when it starts, so the hourly versions it writes link to it (temperature_history);
+    // a second entry with the same action records the outcome.
+    const auditId = dryRun
+      ? undefined
+      : await appendAuditReturningId(database.db, { actor: commandActor(), action: 'aggregator.backfill', subject: scope, after: { status: 'started' } });
     const summary = await backfill(database.db, {
+      auditId,
       timezone: config.timezone,
       start,
       end,
@@ -115,13 +122,13 @@ export const backfillCommand = defineCommand({
       onChunk: reporter.onChunk,
       signal: lifecycle.signal,
     }).finally(() => reporter.stop());
-    const scope = `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`;
     if (!dryRun) {
       await appendAudit(database.db, {
         actor: commandActor(),
         action: 'aggregator.backfill',
         subject: scope,
-        after: { days: summary.days, hours: summary.hours, written: summary.written, unchanged: summary.unchanged, removed: summary.removed, frozen_days: summary.frozenDays },
+        before: { started_entry: auditId },
+        after: { status: 'finished', days: summary.days, hours: summary.hours, written: summary.written, unchanged: summary.unchanged, removed: summary.removed, frozen_days: summary.frozenDays },
       });
     }
     process.stdout.write(
@@ -184,18 +191,19 @@ export const verifyCommand = defineCommand({
       end,
       locId: values.location,
       repair: values.repair === true,
+      // What the hours were and what they become, as verify saw them, in the repair's transaction.
+      auditRepair: (trx, wrong) =>
+        appendAuditReturningId(trx, {
+          actor: commandActor(),
+          action: 'aggregator.verify-repair',
+          subject: `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`,
+          before: wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, kind: difference.kind, values: difference.stored })),
+          after: { hours: wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, values: difference.fresh })) },
+        }),
       onWrong: json ? undefined : (difference) => process.stdout.write(`${describeDifference(difference)}\n`),
     });
     if (report.repaired !== undefined && report.wrong.length > 0) {
       log.warn({ wrong: report.wrong.length, repaired: report.repaired }, 'verify repaired wrong hours');
-      // What the hours were and what they became, as verify saw them.
-      await appendAudit(database.db, {
-        actor: commandActor(),
-        action: 'aggregator.verify-repair',
-        subject: `${start}..${end}${values.location ? ` location ${values.location}` : ''} (${config.timezone})`,
-        before: report.wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, kind: difference.kind, values: difference.stored })),
-        after: { repaired: report.repaired, hours: report.wrong.map((difference) => ({ loc_id: difference.loc_id, bucket: difference.bucket, values: difference.fresh })) },
-      });
     }
     if (json) {
       process.stdout.write(`${verifyJson(report, { start, end, timezone: config.timezone, location: values.location ?? null })}\n`);
@@ -214,16 +222,29 @@ export const verifyCommand = defineCommand({
 
 export const pruneCommand = defineCommand({
   name: 'prune',
-  summary: 'Drop raw rows older than RAW_RETENTION, after aggregating their hours; those hours become frozen.',
+  summary:
+    'Drop raw rows older than RAW_RETENTION, after aggregating their hours (those hours become frozen), and superseded hourly versions and tombstones older than HISTORY_RETENTION.',
   usage: 'aggregator prune',
   options: {},
   optionHelp: {},
-  env: [...DATABASE_ENV, 'RAW_RETENTION'],
+  env: [...DATABASE_ENV, 'RAW_RETENTION', 'HISTORY_RETENTION'],
   async run({ config, log: root, lifecycle }) {
     const log = componentLogger(root, 'aggregator');
     const retentionMs = config.aggregator.rawRetentionMs;
-    if (retentionMs === undefined) throw errors.config('RAW_RETENTION', 'raw retention is off; set it (e.g. 90d) to prune');
+    const historyMs = config.aggregator.historyRetentionMs;
+    if (retentionMs === undefined && historyMs === undefined) {
+      throw errors.config('RAW_RETENTION', 'raw retention is off; set it (e.g. 90d) to prune (or HISTORY_RETENTION to prune only the hourly history)');
+    }
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator prune' });
+    if (historyMs !== undefined) {
+      const history = await pruneChangeHistory(database.db, new Date(Date.now() - historyMs));
+      log.info(history, 'hourly history pruned');
+      process.stdout.write(
+        `prune (HISTORY_RETENTION ${formatDuration(historyMs)}): ${history.versions} superseded hourly version(s) and ${history.tombstones} tombstone(s) removed; ` +
+          `feed cursors below revision ${history.prunedThrough} must restart from after=0\n`,
+      );
+    }
+    if (retentionMs === undefined) return;
     const before = await readState(database.db);
     const report = await pruneRaw(database.db, { timezone: config.timezone, retentionMs, now: new Date(), batchSize: BATCH_HOURS, signal: lifecycle.signal, log });
     await appendAudit(database.db, {

@@ -15,6 +15,8 @@ export interface DirtyHourRunOptions {
   readonly signal?: AbortSignal | undefined;
   /** Where readings that arrived for frozen hours are reported (warn). */
   readonly log?: Logger | undefined;
+  /** What the hourly changes are recorded as (default: a scheduled run). */
+  readonly cause?: 'scheduled-run' | 'prune' | undefined;
 }
 
 export interface DirtyHourRunTotals extends RollupCounts {
@@ -40,7 +42,7 @@ export async function aggregateDirtyHours(db: Kysely<Database>, options: DirtyHo
   let totals: DirtyHourRunTotals = { hours: 0, rawRows: 0, written: 0, unchanged: 0, removed: 0, batches: 0, claimed: 0, frozenMarksDropped: 0 };
   for (;;) {
     if (options.signal?.aborted) break;
-    const batch = await inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
+    const batch = await inHourlyTransaction(db, { cause: options.cause ?? 'scheduled-run' }, async ({ trx, frozenBefore }) => {
       // Raw rows of frozen hours are gone or going (prune's own deletes mark them); their
       // hourly rows must stay as they are.
       const frozenMarksDropped = frozenBefore ? (await dropFrozenMarks(trx, frozenBefore, options.log)).dropped : 0;

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../db/index.js';
+import { setChangeCause, type Database, type WriterCause } from '../db/index.js';
 import { readState } from './aggregator-state.js';
 
 /**
@@ -19,9 +19,19 @@ export interface HourlyTransactionContext {
   readonly frozenBefore: Date | undefined;
 }
 
-export async function inHourlyTransaction<T>(db: Kysely<Database>, fn: (context: HourlyTransactionContext) => Promise<T>): Promise<T> {
+/** What the transaction's hourly changes are, for their revisions' history (db/change-feed.ts). */
+export interface HourlyChange {
+  readonly cause: WriterCause;
+  /** The audit entry that records the action (backfill, verify --repair). */
+  readonly auditId?: number | undefined;
+  /** Records the action's audit entry in this transaction, before any write, and gives its id (verify --repair). */
+  readonly audit?: ((trx: Transaction<Database>) => Promise<number>) | undefined;
+}
+
+export async function inHourlyTransaction<T>(db: Kysely<Database>, change: HourlyChange, fn: (context: HourlyTransactionContext) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext(${HOURLY_WRITER_LOCK}))`.execute(trx);
+    await setChangeCause(trx, change.cause, change.audit ? await change.audit(trx) : change.auditId);
     const { frozenBefore } = await readState(trx);
     return fn({ trx, frozenBefore });
   });

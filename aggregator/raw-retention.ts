@@ -53,8 +53,9 @@ export async function pruneRaw(db: Kysely<Database>, options: PruneOptions): Pro
     batchSize: options.batchSize,
     signal: options.signal,
     log: options.log,
+    cause: 'prune',
   });
-  const horizon = await inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
+  const horizon = await inHourlyTransaction(db, { cause: 'prune' }, async ({ trx, frozenBefore }) => {
     const { rows } = await sql<{ bucket: Date | null }>`
       SELECT min(bucket) AS bucket FROM raw_dirty_hour
       WHERE bucket < ${target} ${frozenBefore ? sql`AND bucket >= ${frozenBefore}` : sql``}`.execute(trx);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../db/index.js';
 import { readState, recordVerify } from './aggregator-state.js';
 import { applyRollup, compareRange, type DirtyHour, type HourDifference } from './hourly-rollup.js';
@@ -16,6 +16,11 @@ export interface VerifyOptions {
   /** Re-aggregate exactly the wrong hours (not the pending ones, never frozen ones). */
   readonly repair?: boolean;
   readonly onWrong?: ((difference: HourDifference) => void) | undefined;
+  /**
+   * With `repair`: records the audit entry of the repair (what verify saw) before writing, in the
+   * repair's transaction, and returns its id, which the repaired hours' history links to.
+   */
+  readonly auditRepair?: ((trx: Transaction<Database>, wrong: readonly HourDifference[]) => Promise<number>) | undefined;
 }
 
 /** Why a differing hour is not (yet) wrong. */
@@ -85,7 +90,7 @@ export async function verify(db: Kysely<Database>, options: VerifyOptions): Prom
       }
     }
   }
-  const repaired = options.repair ? await repairHours(db, options.timezone, wrong) : undefined;
+  const repaired = options.repair ? await repairHours(db, options.timezone, wrong, options.auditRepair) : undefined;
   await recordVerify(db, now, wrong.length);
   const first = days[0];
   return {
@@ -101,9 +106,11 @@ export async function verify(db: Kysely<Database>, options: VerifyOptions): Prom
 }
 
 /** Re-aggregates exactly the given hours, as a run would, under the writer lock and never before the horizon. */
-async function repairHours(db: Kysely<Database>, timezone: string, wrong: readonly HourDifference[]): Promise<number> {
+async function repairHours(db: Kysely<Database>, timezone: string, wrong: readonly HourDifference[], audit: VerifyOptions['auditRepair']): Promise<number> {
   if (wrong.length === 0) return 0;
-  return inHourlyTransaction(db, async ({ trx, frozenBefore }) => {
+  // The audit entry is written first in the repair's own transaction: its id stamps the history.
+  const change = { cause: 'verify-repair' as const, audit: audit ? (trx: Transaction<Database>) => audit(trx, wrong) : undefined };
+  return inHourlyTransaction(db, change, async ({ trx, frozenBefore }) => {
     const hours: DirtyHour[] = wrong
       .map((difference) => ({ loc_id: difference.loc_id, bucket: new Date(difference.bucket) }))
       .filter((hour) => !frozenBefore || hour.bucket >= frozenBefore);

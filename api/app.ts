@@ -5,6 +5,7 @@ import { sendProblem } from './problems/problem-reply.js';
 import settingsPlugin, { type SettingsOptions } from './plugins/settings.js';
 import databasePlugin, { type ApiDatabase } from './plugins/database.js';
 import streamsPlugin from './plugins/streams.js';
+import changeListenerPlugin from './plugins/change-listener.js';
 import type { StreamLimits } from './streams/streamed-reply.js';
 import errorsPlugin from './plugins/errors.js';
 import corsPlugin from './plugins/cors.js';
@@ -56,6 +57,7 @@ export async function buildApp(options: BuildAppOptions): Promise<ApiApp> {
   await app.register(settingsPlugin, options);
   await app.register(databasePlugin, { database: options.database });
   await app.register(streamsPlugin, { poolSize: options.database.pool.options.max, limits: options.streams });
+  await app.register(changeListenerPlugin);
   await app.register(errorsPlugin);
   await app.register(requestLogPlugin);
   // First of the route-adding plugins, so that its route table sees every route (CORS preflights too).

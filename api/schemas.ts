@@ -209,6 +209,48 @@ export const HourlyRow = Type.Object(
 );
 export type HourlyRow = Static<typeof HourlyRow>;
 
+/** An hourly row as stored (the change feed, the history): HourlyRow without the derived coverage and partial. */
+const { coverage: _coverage, partial: _partial, ...storedHourlyFields } = HourlyRow.properties;
+const revision = (description: string) => Type.Integer({ minimum: 1, description });
+
+export const ChangeEntry = Type.Union(
+  [
+    Type.Object(
+      { op: Type.Literal('upsert'), revision: revision('The revision of this version of the row'), ...storedHourlyFields },
+      { description: 'The hour’s row is now this (insert or update): every column of the hourly table' },
+    ),
+    Type.Object(
+      { op: Type.Literal('delete'), revision: revision('The revision of the deletion'), loc_id: Type.String(), bucket: timestamp('Start of the hour, UTC') },
+      { description: 'The hour has no row any more (its raw rows were removed, or the row was deleted)' },
+    ),
+  ],
+  { description: 'One change of the hourly table' },
+);
+
+export const ChangePage = Type.Object(
+  {
+    data: Type.Array(ChangeEntry, { description: 'Changes in revision order' }),
+    next_after: Type.Integer({ minimum: 0, description: 'Pass as `after` for the next page: the last revision served, or `after` itself when nothing was' }),
+  },
+  { description: 'Hourly upserts and deletions after `after`' },
+);
+
+export const HourlyVersion = Type.Object({
+  revision_from: revision('The revision that produced this version'),
+  revision_to: nullable<number>('integer', { description: 'The revision that superseded it (the version was current in [revision_from, revision_to)); null for the current version' }),
+  current: Type.Boolean(),
+  cause: Type.String({
+    description:
+      'What produced this version: scheduled-run (first aggregation), late-data (raw rows changed after aggregation), threshold-change, backfill, verify-repair, prune, manual (any other writer), migration',
+  }),
+  audit_id: nullable<number>('integer', { description: 'The audit entry of the backfill or repair that produced it (GET /v1/audit); null for other causes' }),
+  produced_at: timestamp('When this version was written'),
+  superseded_at: nullableTimestamp('When it was superseded; null for the current version'),
+  superseded_by: nullableText('What superseded it (a cause as above); null for the current version'),
+  superseded_audit_id: nullable<number>('integer', { description: 'The audit entry of what superseded it, when there is one' }),
+  row: Type.Object(storedHourlyFields, { description: 'The row’s values in this version' }),
+});
+
 export const DailyRow = Type.Object({
   loc_id: Type.String(),
   day: Type.String({ format: 'date', description: 'Local date in the requested time zone' }),

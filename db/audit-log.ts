@@ -61,17 +61,23 @@ const jsonOrNull = (value: unknown): string | null => (value === undefined || va
 
 /** Appends one entry, in the caller's transaction when given one (then it commits or rolls back with the change it records). */
 export async function appendAudit(db: Kysely<Database> | Transaction<Database>, entry: AuditEntryInput): Promise<void> {
-  await db
-    .insertInto('audit_log')
-    .values({
-      actor: entry.actor,
-      action: entry.action,
-      subject: entry.subject ?? null,
-      reason: entry.reason ?? null,
-      before: jsonOrNull(entry.before),
-      after: jsonOrNull(entry.after),
-    })
-    .execute();
+  await db.insertInto('audit_log').values(auditValues(entry)).execute();
+}
+
+const auditValues = (entry: AuditEntryInput) => ({
+  actor: entry.actor,
+  action: entry.action,
+  subject: entry.subject ?? null,
+  reason: entry.reason ?? null,
+  before: jsonOrNull(entry.before),
+  after: jsonOrNull(entry.after),
+});
+
+/** appendAudit that gives back the entry's id, so the change it records can link to it (the hourly history). */
+export async function appendAuditReturningId(db: Kysely<Database> | Transaction<Database>, entry: AuditEntryInput): Promise<number> {
+  const row = await db.insertInto('audit_log').values(auditValues(entry)).returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
 }
 
 /** appendAudit for code that holds a plain pg pool (the collector's dead-letter replay). */

@@ -170,3 +170,19 @@ export function hourlyRowsOfHours(hours: { locIds: readonly string[]; buckets: r
     ) AS agg
     WHERE agg.sample_count > 0`;
 }
+
+/** An hour start as the API writes it: ISO 8601 UTC with milliseconds. */
+export function isoHour(bucket: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`to_char(${bucket} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/**
+ * The select list of a stored hourly row (`alias` over `temperature` or `temperature_history`)
+ * as its JSON fields: the key, the bucket in the API's format, and HOURLY_ROW_COLUMNS. The change
+ * feed, the history route and the tests that rebuild the table from the feed all use it, so a
+ * row means the same everywhere.
+ */
+export function hourlyRowFields(alias: string): RawBuilder<unknown> {
+  return sql`${sql.ref(`${alias}.loc_id`)} AS loc_id, ${isoHour(sql.ref(`${alias}.bucket`))} AS bucket,
+    ${sql.raw(HOURLY_ROW_COLUMNS.map((column) => `${alias}.${column}`).join(', '))}`;
+}

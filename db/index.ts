@@ -18,6 +18,8 @@ export {
   expectedCountOf,
   hourlyRowsInRange,
   hourlyRowsOfHours,
+  hourlyRowFields,
+  isoHour,
   type HourlyRowColumn,
 } from './hourly-row.js';
 export { applyRoles, ROLE_GRANTS, ROUTINE_GRANTS, COMPONENTS, type Component, type RoleOptions, type RoleReport } from './roles.js';
@@ -33,6 +35,7 @@ export {
 } from './location-thresholds.js';
 export {
   appendAudit,
+  appendAuditReturningId,
   appendAuditWithPool,
   commandActor,
   listAudit,
@@ -58,3 +61,17 @@ export {
 } from './raw-partitions.js';
 export { plantPrefixOf, plantPrefixProblem } from './location-ids.js';
 export { PUBLICATION, PUBLISHED_TABLES, RAW_TABLE, publish, subscribe, unsubscribe, subscriptionName, headquartersFacts, replicationStatus, type HeadquartersFacts, type SubscriptionStatus, type SlotStatus, type PublishReport, type SubscribeReport } from './replication.js';
+export {
+  CHANGE_CAUSES,
+  CursorTooOldError,
+  setChangeCause,
+  readChangeHorizon,
+  readChanges,
+  hourlyTableEntries,
+  pruneChangeHistory,
+  type ChangeCause,
+  type WriterCause,
+  type ChangeHorizon,
+  type ChangePage,
+} from './change-feed.js';
+export { hourlyHistoryJson } from './hourly-history.js';

@@ -25,12 +25,13 @@ export const PUBLICATION = 'plant_climate';
 
 /**
  * The tables a plant publishes: the one list. The headquarters API answers its location, hourly,
- * daily, threshold and alarm routes from these. Not published: the raw table (large; `--with-raw`
+ * daily, history, threshold and alarm routes from these (tombstones and history keep the plant's
+ * revisions; every key starts with a plant-prefixed loc_id). Not published: the raw table (large; `--with-raw`
  * adds it), the aggregator's own state and marks (plant-local work queues), `audit_log` (each
  * plant's gapless hash chain has ids 1, 2, … of its own: they would collide at headquarters, and
  * the chain is verified at the plant), `headquarters_plant` (headquarters-local).
  */
-export const PUBLISHED_TABLES: readonly string[] = ['location', 'location_threshold', 'temperature', 'device'];
+export const PUBLISHED_TABLES: readonly string[] = ['location', 'location_threshold', 'temperature', 'temperature_tombstone', 'temperature_history', 'device'];
 
 /** Published with `--with-raw`: partitioned by day, so published through its root. */
 export const RAW_TABLE = 'temperature_raw';

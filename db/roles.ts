@@ -42,13 +42,17 @@ export const ROLE_GRANTS: Readonly<Record<Component, Readonly<Record<string, rea
     temperature_raw: ['SELECT', 'DELETE'],
     raw_dirty_hour: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
     temperature: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-    temperature_history: ['SELECT', 'INSERT'],
+    // The revision trigger (SECURITY DEFINER) writes history and tombstones; the prune removes
+    // what is older than HISTORY_RETENTION.
+    temperature_history: ['SELECT', 'DELETE'],
+    temperature_tombstone: ['SELECT', 'DELETE'],
     aggregator_state: ['SELECT', 'INSERT', 'UPDATE'],
     location: ['SELECT'],
     location_threshold: ['SELECT'],
     device: ['SELECT'],
-    // backfill, prune and verify --repair record audit entries.
-    audit_log: ['INSERT'],
+    // backfill, prune and verify --repair record audit entries, and read back the id that the
+    // hourly history links to (INSERT ... RETURNING id).
+    audit_log: ['INSERT', 'SELECT (id)'],
   },
   api: {
     '*': ['SELECT'],
@@ -158,6 +162,14 @@ export async function applyRoles(db: Kysely<unknown>, schema: string, options: R
       }
       // Writers that insert into a table with a generated key need its sequence.
       if (component !== 'collector') await sql`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${sql.id(schema)} TO ${id}`.execute(trx);
+      // Revisions are drawn by the revision trigger alone (SECURITY DEFINER, migration 0006): no
+      // role may call nextval on them; the API may read the last one.
+      const { rows: revisions } = await sql<{ exists: boolean }>`SELECT to_regclass(${`${schema}.temperature_revision_seq`}) IS NOT NULL AS exists`.execute(trx);
+      if (revisions[0]?.exists) {
+        const sequence = sql.id(schema, 'temperature_revision_seq');
+        await sql`REVOKE ALL ON SEQUENCE ${sequence} FROM ${id}`.execute(trx);
+        if (component === 'api') await sql`GRANT SELECT ON SEQUENCE ${sequence} TO ${id}`.execute(trx);
+      }
       reports.push({ component, role, created, passwordSet: password !== undefined, grants });
     }
     return reports;

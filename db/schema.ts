@@ -119,6 +119,22 @@ export interface TemperatureHourlyTable extends HourlyAggregates {
    */
   expected_count: number | null;
   updated_at: DefaultedTimestamp;
+  /** Grows whenever the row's values change; set by the revision trigger (migration 0006, db/change-feed.ts). */
+  revision: ColumnType<number, never, never>;
+  /** What produced this version (db/change-feed.ts CHANGE_CAUSES); set by the trigger. */
+  change_cause: ColumnType<string, never, never>;
+  /** The audit entry of the backfill or repair that produced this version; set by the trigger. */
+  change_audit_id: ColumnType<number | null, never, never>;
+}
+
+/** A removed hour (migration 0006): the feed serves it as a deletion; removed again when the hour comes back. */
+export interface TemperatureTombstoneTable {
+  loc_id: string;
+  bucket: Timestamp;
+  revision: number;
+  deleted_at: DefaultedTimestamp;
+  cause: string;
+  audit_id: number | null;
 }
 
 /**
@@ -188,6 +204,7 @@ export interface Database {
   audit_log: AuditLogTable;
   temperature_raw: TemperatureRawTable;
   temperature: TemperatureHourlyTable;
+  temperature_tombstone: TemperatureTombstoneTable;
   raw_dirty_hour: RawDirtyHourTable;
   device: DeviceTable;
   headquarters_plant: HeadquartersPlantTable;

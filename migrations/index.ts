@@ -4,6 +4,7 @@ import * as aggregatorState from './0002-aggregator-state.js';
 import * as hourlyCountsAndCoverage from './0003-hourly-counts-and-coverage.js';
 import * as climateAnalyticsAndAuditLog from './0004-climate-analytics-and-audit-log.js';
 import * as timePartitionedRaw from './0005-time-partitioned-raw.js';
+import * as hourlyRevisionsAndHistory from './0006-hourly-revisions-and-history.js';
 import * as plantPrefixedLocationIds from './0007-plant-prefixed-location-ids.js';
 
 /**
@@ -17,5 +18,6 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003-hourly-counts-and-coverage': hourlyCountsAndCoverage,
   '0004-climate-analytics-and-audit-log': climateAnalyticsAndAuditLog,
   '0005-time-partitioned-raw': timePartitionedRaw,
+  '0006-hourly-revisions-and-history': hourlyRevisionsAndHistory,
   '0007-plant-prefixed-location-ids': plantPrefixedLocationIds,
 };

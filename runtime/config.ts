@@ -44,6 +44,7 @@ const ENV = {
   AGGREGATOR_METRICS_PORT: port('the aggregator metrics port'),
   COLLECTOR_METRICS_PORT: port('the collector metrics port'),
   RAW_RETENTION: variable(Type.String(), `${DURATION_HINT} of at least 2d, or 'off'`),
+  HISTORY_RETENTION: variable(Type.String(), `${DURATION_HINT} of at least 1d, or 'off' (keep every superseded hourly version and tombstone)`),
   START_HISTORY: variable(Type.String({ pattern: '^(off|0|[0-9]+(\\.[0-9]+)?(ms|s|m|h|d))$' }), `simulated history seeded by the first \`plant-climate start\`: ${DURATION_HINT}, or 'off'`),
 } satisfies Record<string, Variable>;
 
@@ -84,6 +85,8 @@ export interface Config {
     readonly metricsPort: number;
     /** Milliseconds of raw data to keep, or `undefined` when retention is off. */
     readonly rawRetentionMs: number | undefined;
+    /** Milliseconds of superseded hourly versions and tombstones to keep (`aggregator prune`), or `undefined`: keep all. */
+    readonly historyRetentionMs: number | undefined;
   };
   readonly collector: {
     readonly metricsPort: number;
@@ -108,6 +111,7 @@ export const ENV_DEFAULTS = {
   AGGREGATOR_METRICS_PORT: '9465',
   COLLECTOR_METRICS_PORT: '9464',
   RAW_RETENTION: 'off',
+  HISTORY_RETENTION: 'off',
   START_HISTORY: '7d',
 } as const satisfies Partial<Record<EnvName, string>>;
 
@@ -166,6 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `must still find their hour open), got ${JSON.stringify(retention)}`,
     );
   }
+  const history = read(env, 'HISTORY_RETENTION') ?? 'off';
+  const historyRetentionMs = history === 'off' ? undefined : parseDuration(history);
+  if (history !== 'off' && (historyRetentionMs === undefined || historyRetentionMs < 86_400_000)) {
+    throw errors.config('HISTORY_RETENTION', `expected ${ENV.HISTORY_RETENTION.expected}, got ${JSON.stringify(history)}`);
+  }
   const cors = read(env, 'API_CORS_ORIGINS');
   return {
     databaseUrl: read(env, 'DATABASE_URL'),
@@ -185,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cron: read(env, 'AGGREGATOR_CRON') ?? ENV_DEFAULTS.AGGREGATOR_CRON,
       metricsPort: Number(read(env, 'AGGREGATOR_METRICS_PORT') ?? ENV_DEFAULTS.AGGREGATOR_METRICS_PORT),
       rawRetentionMs,
+      historyRetentionMs,
     },
     collector: {
       metricsPort: Number(read(env, 'COLLECTOR_METRICS_PORT') ?? ENV_DEFAULTS.COLLECTOR_METRICS_PORT),

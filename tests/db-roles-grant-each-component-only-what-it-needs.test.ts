@@ -201,4 +201,29 @@ describe('plant-climate roles', () => {
     // The owner is stopped by the triggers, not only by grants.
     await expect(database().pool.query('DELETE FROM audit_log')).rejects.toThrow(/audit_log is append-only: DELETE refused/);
   });
+  it('lets the aggregator write revisions, history and tombstones only through the trigger and prune them, and the API read the feed', async () => {
+    const aggregator = await as('aggregator');
+    const api = await as('api');
+    // The aggregator's writes draw revisions and write history and tombstones (SECURITY DEFINER trigger).
+    const row = "('R-10', '2024-06-04T10:00:00Z', '20240604', '10', 1)";
+    expect(await code(aggregator.query(`INSERT INTO temperature (loc_id, bucket, ymd, hh, sample_count) VALUES ${row}`))).toBe('ok');
+    expect(await code(aggregator.query("UPDATE temperature SET sample_count = 2 WHERE loc_id = 'R-10'"))).toBe('ok');
+    expect(await code(aggregator.query("DELETE FROM temperature WHERE loc_id = 'R-10'"))).toBe('ok');
+    const counts = await database().pool.query(
+      "SELECT (SELECT count(*)::int FROM temperature_history WHERE loc_id = 'R-10') AS versions, (SELECT count(*)::int FROM temperature_tombstone WHERE loc_id = 'R-10') AS tombstones",
+    );
+    expect(counts.rows).toEqual([{ versions: 2, tombstones: 1 }]);
+    // Its audit entries give back their id (the history links to them), but it reads nothing else of the log.
+    expect(await code(aggregator.query("INSERT INTO audit_log (actor, action) VALUES ('os:aggregator', 'aggregator.backfill') RETURNING id"))).toBe('ok');
+    expect(await code(aggregator.query('SELECT actor FROM audit_log'))).toBe(DENIED);
+    // History and tombstones are written by the trigger alone; the prune may remove them.
+    expect(await code(aggregator.query("INSERT INTO temperature_tombstone (loc_id, bucket, revision, cause) VALUES ('R-11', now(), 1, 'x')"))).toBe(DENIED);
+    expect(await code(aggregator.query("DELETE FROM temperature_history WHERE loc_id = 'R-10'"))).toBe('ok');
+    expect(await code(aggregator.query("DELETE FROM temperature_tombstone WHERE loc_id = 'R-10'"))).toBe('ok');
+    // The API reads the feed's horizon and tables, and writes none of them.
+    expect(await code(api.query('SELECT * FROM temperature_revision_horizon()'))).toBe('ok');
+    expect(await code(api.query('SELECT count(*) FROM temperature_history, temperature_tombstone'))).toBe('ok');
+    expect(await code(api.query("DELETE FROM temperature_tombstone WHERE loc_id = 'R-10'"))).toBe(DENIED);
+    expect(await code(api.query("SELECT nextval('temperature_revision_seq')"))).toBe(DENIED);
+  });
 });

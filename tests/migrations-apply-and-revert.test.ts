@@ -134,6 +134,32 @@ describe('migrations', () => {
     expect(await migrateToLatest(anyDb, schema, log)).toEqual(later);
   });
 
+  it('0006 gives existing hourly rows revisions in the order they were written, and reverts', async () => {
+    const { db, schema } = database();
+    const anyDb = db as unknown as Kysely<unknown>;
+    const migrator = new Migrator({ db: anyDb, provider: { getMigrations: () => Promise.resolve(migrations) }, migrationTableSchema: schema });
+    const later = ALL.filter((name) => name > '0005-time-partitioned-raw');
+    const revertTo0005 = async () => (await migrator.migrateTo('0005-time-partitioned-raw')).results?.map((result) => result.migrationName);
+    expect(await revertTo0005()).toEqual([...later].reverse());
+    await sql`DELETE FROM temperature`.execute(anyDb);
+    await sql`INSERT INTO temperature (loc_id, bucket, ymd, hh, sample_count, updated_at) VALUES
+              ('N-01', '2024-01-01T01:00:00Z', '20240101', '01', 1, '2024-01-02'), ('N-01', '2024-01-01T02:00:00Z', '20240101', '02', 1, '2024-01-01')`.execute(anyDb);
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(later);
+    const rows = await sql`SELECT hh, revision, change_cause FROM temperature ORDER BY revision`.execute(anyDb);
+    expect(rows.rows).toEqual([
+      { hh: '02', revision: 1, change_cause: 'migration' },
+      { hh: '01', revision: 2, change_cause: 'migration' },
+    ]);
+    // The next write continues the sequence.
+    await sql`UPDATE temperature SET sample_count = 2 WHERE hh = '02'`.execute(anyDb);
+    expect((await sql`SELECT revision FROM temperature WHERE hh = '02'`.execute(anyDb)).rows).toEqual([{ revision: 3 }]);
+    expect(await revertTo0005()).toEqual([...later].reverse());
+    expect(await tables(anyDb, schema)).not.toContain('temperature_history');
+    const columns = await sql`SELECT column_name FROM information_schema.columns WHERE table_schema = ${schema} AND table_name = 'temperature' AND column_name LIKE '%revision%'`.execute(anyDb);
+    expect(columns.rows).toEqual([]);
+    expect(await migrateToLatest(anyDb, schema, log)).toEqual(later);
+  });
+
   it('run safely when two processes migrate at once', async () => {
     const { db, schema } = database();
     const anyDb = db as unknown as Kysely<unknown>;

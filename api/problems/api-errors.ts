@@ -64,6 +64,7 @@ export const apiErrors = {
   notAtHeadquarters: defineApiError('NOT_AT_HEADQUARTERS', 404, 'Not served at headquarters', (detail: string) => detail),
   noReadings: defineApiError('NO_READINGS', 404, 'No readings', (locId: string) => `location ${JSON.stringify(locId)} has no raw readings`),
   routeNotFound: defineApiError('NOT_FOUND', 404, 'Not found', (method: string, url: string) => `no route ${method} ${url}`),
+  cursorTooOld: defineApiError('CURSOR_TOO_OLD', 410, 'Cursor too old', (detail: string) => detail),
   notComputable: defineApiError('NOT_COMPUTABLE', 422, 'No exact answer for this range', (detail: string) => detail),
   notAcceptable: defineApiError('NOT_ACCEPTABLE', 406, 'Not acceptable', (detail: string) => detail),
   rateLimited: defineApiError('RATE_LIMITED', 429, 'Too many requests', (detail: string) => detail),

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import { HOURLY_AGGREGATE_COLUMNS, expectedCountOf, hourlyRowsInRange, plantLocalHour, type Database, type HourlyAggregates } from '../../db/index.js';
+import { HOURLY_AGGREGATE_COLUMNS, expectedCountOf, hourlyRowsInRange, isoHour, plantLocalHour, type Database, type HourlyAggregates } from '../../db/index.js';
 import { HOUR_MS } from '../time/time-range.js';
 
 /** An hourly row as the API serves it: the table's columns, coverage, and whether the hour is still open. */
@@ -117,7 +117,7 @@ export async function hourlyJsonPage(db: Kysely<Database>, query: HourlyQuery, l
       SELECT q.*, row_number() OVER (ORDER BY q.bucket, q.loc_id) AS rn, count(*) OVER () AS total FROM (${page}) AS q
     ) AS p
     CROSS JOIN LATERAL (
-      SELECT p.loc_id, to_char(p.bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, p.ymd, p.hh,
+      SELECT p.loc_id, ${isoHour(sql`p.bucket`)} AS bucket, p.ymd, p.hh,
              ${sql.raw(HOURLY_AGGREGATE_COLUMNS.map((column) => `p.${column}`).join(', '))},
              p.sample_count, p.expected_count, p.coverage, p.partial OR p.bucket > ${endedBefore}::timestamptz AS partial
     ) AS r`.execute(db);

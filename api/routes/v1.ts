@@ -9,6 +9,8 @@ import alarmRoutes from './alarms.js';
 import excursionRoutes from './excursions.js';
 import mktRoutes from './mkt.js';
 import auditRoutes from './audit.js';
+import changeRoutes from './changes.js';
+import hourlyHistoryRoutes from './hourly-history.js';
 
 /**
  * The /v1 scope: everything in it is rate limited (per key or client) and, with API_KEYS set,
@@ -27,6 +29,8 @@ const v1: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(excursionRoutes);
   await app.register(mktRoutes);
   await app.register(auditRoutes);
+  await app.register(changeRoutes);
+  await app.register(hourlyHistoryRoutes);
 };
 
 export default v1;

@@ -96,7 +96,8 @@ export async function storedHourly(db: Kysely<Database>, filter: HourFilter = {}
     // expected_count is configuration (device poll intervals), not a function of the raw rows.
     // The climate columns (dew point, excursions, Arrhenius sum) have their own reference check:
     // tests/aggregator-climate-columns-equal-raw-and-threshold-history.test.ts.
-    const { updated_at: _updated, expected_count: _expected, bucket, ...values } = row;
+    // revision and change_* are the row's bookkeeping for the change feed (migration 0006).
+    const { updated_at: _updated, expected_count: _expected, revision: _revision, change_cause: _cause, change_audit_id: _audit, bucket, ...values } = row;
     for (const column of CLIMATE_COLUMNS) delete (values as Partial<typeof values>)[column];
     result.set(`${row.loc_id}@${bucket.toISOString()}`, { ...values, bucket: bucket.toISOString() });
   }
