@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query } from './support/database.js';
 import { killAllBins, runBin, startBin } from './support/processes.js';
 
 /**
@@ -31,15 +31,6 @@ describe('the embedded PostgreSQL', () => {
   });
 
   const postmasterPid = async () => Number((await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  const query = async <T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query<T>(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  };
 
   it('is started once when two processes need it at the same moment', async () => {
     const [first, second] = await Promise.all([runBin('plant-climate', ['migrate'], env), runBin('plant-climate', ['migrate'], env)]);

@@ -2,8 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrateDown, migrateToLatest, PUBLISHED_TABLES } from '../db/index.js';
 import { silentLog } from './support/aggregator-fixtures.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { query } from './support/headquarters.js';
+import { createTestDatabase, query, type TestDatabase } from './support/database.js';
 import { runBin } from './support/processes.js';
 
 /**

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { backfill, ScheduledAggregator } from '../aggregator/index.js';
 import { PUBLISHED_TABLES, subscriptionName } from '../db/index.js';
 import { generateReadings, insertReadings, manualClock, silentLog, until } from './support/aggregator-fixtures.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { DEBIAN_PG15_BIN, HeadquartersServer, debianPg15Installed, dropPlantSlots, query, startApiBin, tableChecksum } from './support/headquarters.js';
+import { createTestDatabase, query, type TestDatabase } from './support/database.js';
+import { DEBIAN_PG15_BIN, HeadquartersServer, debianPg15Installed, dropHeadquartersAndPlants, startApiBin, tableChecksum } from './support/headquarters.js';
 import { killAllBins, runBin, type BinProcess } from './support/processes.js';
 
 /** Each published table's key, for the checksums. */
@@ -85,11 +85,7 @@ describe('a headquarters database mirrors every plant, through a network cut', (
 
   afterAll(async () => {
     await killAllBins();
-    await hq?.destroy();
-    for (const plant of plants) {
-      await dropPlantSlots(plant.url);
-      await plant.drop();
-    }
+    await dropHeadquartersAndPlants(hq, plants);
     // Its grants went with the plant's database.
     await query(inject('adminUrl'), `DROP ROLE IF EXISTS ${replicator}`);
   });
@@ -230,11 +226,7 @@ describe('a headquarters on PostgreSQL 15 mirrors a plant on the embedded Postgr
 
   afterAll(async () => {
     await killAllBins();
-    await hq?.destroy();
-    for (const plant of plants) {
-      await dropPlantSlots(plant.url);
-      await plant.drop();
-    }
+    await dropHeadquartersAndPlants(hq, plants);
   });
 
   it('converges and serves the plant\'s hours', async (context) => {

@@ -70,3 +70,14 @@ export function useTestDatabase(options: { migrated?: boolean } = {}): () => Tes
 }
 
 export { createLogger };
+
+/** Runs `text` on a fresh connection to `url` (any server: a test's second one too). */
+export async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}

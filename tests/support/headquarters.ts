@@ -6,17 +6,8 @@ import pg from 'pg';
 import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from '../../db/index.js';
 import { silentLog } from './aggregator-fixtures.js';
 import { startBin, type BinProcess } from './processes.js';
+import { query, type TestDatabase } from './database.js';
 
-/** Runs `text` on a fresh connection to `url`. */
-export async function query<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Debian's PostgreSQL 15 (package postgresql-15), the version existing plant deployments run. */
 export const DEBIAN_PG15_BIN = '/usr/lib/postgresql/15/bin';
@@ -134,6 +125,18 @@ export class HeadquartersServer {
 /** Drops the replication slots left in a plant database (a test that failed before unsubscribing), so that it can be dropped. */
 export async function dropPlantSlots(plantUrl: string): Promise<void> {
   await query(plantUrl, 'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active');
+}
+
+/**
+ * After a replication test: headquarters' server goes first (with it its subscriptions, which
+ * would otherwise hold the plants' slots active), then each plant's leftover slots, then the plant.
+ */
+export async function dropHeadquartersAndPlants(hq: HeadquartersServer | undefined, plants: readonly TestDatabase[]): Promise<void> {
+  await hq?.destroy();
+  for (const plant of plants) {
+    await dropPlantSlots(plant.url);
+    await plant.drop();
+  }
 }
 
 /**
