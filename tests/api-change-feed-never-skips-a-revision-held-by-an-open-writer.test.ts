@@ -109,6 +109,23 @@ describe('GET /v1/changes never skips a revision', () => {
     expect(after.held).toBeNull();
   });
 
+  it('the held gauges are read at scrape time: > 0 and the safe revision below the writer while it is open, 0 after it ends, with no feed read', async () => {
+    await caughtUp();
+    const scrape = async () => {
+      const text = await (await fetch(`${api.url}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { held: value('plant_api_change_feed_held_revisions'), safe: value('plant_api_change_feed_safe_revision') };
+    };
+    expect((await scrape()).held).toBe(0);
+    // Nobody reads the feed from here on: a consumer that stopped must not hide (or leave behind) a held feed.
+    const { held, low, high } = await heldLowerRevision(4);
+    const during = await scrape();
+    expect(during.held).toBeGreaterThanOrEqual(2);
+    expect(during.safe).toBeLessThan(low);
+    await held.query('COMMIT');
+    expect(await scrape()).toEqual({ held: 0, safe: high });
+  });
+
   it('a waiting long-poll returns the held revision within a second of its COMMIT', async () => {
     const cursor = await caughtUp();
     const { held, low } = await heldLowerRevision(2);
