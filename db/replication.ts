@@ -355,9 +355,6 @@ export async function replicationStatus(db: Kysely<unknown>): Promise<{ subscrip
     FROM pg_subscription s LEFT JOIN headquarters_plant h ON h.subscription = s.subname
     WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
     ORDER BY s.subname`.execute(db);
-  const { rows: slots } = await sql<{ slot: string; active: boolean; retained: string }>`
-    SELECT slot_name AS slot, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint::text AS retained
-    FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'plant\\_climate\\_%' ORDER BY slot_name`.execute(db);
   return {
     subscriptions: subscriptions.map((row) => ({
       subscription: row.subscription,
@@ -368,6 +365,20 @@ export async function replicationStatus(db: Kysely<unknown>): Promise<{ subscrip
       lastMessageAt: row.last_msg,
       applyErrors: row.errors,
     })),
-    slots: slots.map((row) => ({ slot: row.slot, active: row.active, retainedBytes: Number(row.retained) })),
+    slots: await replicationSlots(db),
   };
+}
+
+/**
+ * At a plant, the slots of this database that headquarters replicate from (named by
+ * subscriptionName) and the WAL each keeps. A slot nobody consumes (headquarters down, cut off,
+ * or gone) keeps every WAL segment from its restart point on, until the disk is full. Readable by
+ * any role (pg_replication_slots and pg_current_wal_lsn need no privilege): `replication status`
+ * and the aggregator's metrics both read it here.
+ */
+export async function replicationSlots<DB>(db: Kysely<DB>): Promise<SlotStatus[]> {
+  const { rows } = await sql<{ slot: string; active: boolean; retained: string }>`
+    SELECT slot_name AS slot, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint::text AS retained
+    FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'plant\\_climate\\_%' ORDER BY slot_name`.execute(db);
+  return rows.map((row) => ({ slot: row.slot, active: row.active, retainedBytes: Number(row.retained) }));
 }
