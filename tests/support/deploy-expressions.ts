@@ -49,6 +49,8 @@ export const INTERFACE_METRICS = {
     'plant_api_change_feed_waiters',
     'plant_api_change_feed_held_revisions',
     'plant_api_change_feed_safe_revision',
+    'plant_api_headquarters_last_message_age_seconds',
+    'plant_api_headquarters_apply_errors',
   ],
   histograms: [
     'plant_collector_poll_duration_seconds',
