@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import cliProgress from 'cli-progress';
 import cron from 'node-cron';
-import { appendAudit, appendAuditReturningId, commandActor, openDatabase, pruneChangeHistory } from '../db/index.js';
+import { appendAudit, appendAuditReturningId, commandActor, openDatabase, pruneChangeHistory, replicationSlots } from '../db/index.js';
 import { defineCommand } from '../runtime/cli.js';
 import { errors } from '../runtime/errors.js';
 import { componentLogger, type Logger } from '../runtime/logger.js';
@@ -36,7 +36,12 @@ export const runCommand = defineCommand({
       throw errors.config('AGGREGATOR_CRON', `expected a cron expression such as '5 * * * *', got ${JSON.stringify(config.aggregator.cron)}`);
     }
     const database = await openDatabase({ config, log, lifecycle, applicationName: 'aggregator run' });
-    const metrics = createAggregatorMetrics();
+    const metrics = createAggregatorMetrics({
+      replicationSlots: {
+        read: () => replicationSlots(database.db),
+        onError: (error) => log.warn({ err: error }, 'metrics: cannot read the replication slots'),
+      },
+    });
     let server: Server;
     try {
       const served = await serveMetrics(metrics.registry, config.aggregator.metricsPort);

@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SlotStatus } from '../db/index.js';
+import { scrapeRead } from '../runtime/scrape-read.js';
 
 /** The aggregator's Prometheus metrics (names fixed in docs/interfaces.md). */
 export interface AggregatorMetrics {
@@ -18,7 +20,20 @@ export interface AggregatorMetrics {
   readonly rawPartitionsAhead: Gauge;
 }
 
-export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = {}): AggregatorMetrics {
+export interface AggregatorMetricsOptions {
+  readonly defaultMetrics?: boolean;
+  /**
+   * The plant's replication slots for headquarters (db replicationSlots), read at each scrape:
+   * a headquarters that is down or cut makes its slot keep WAL until the plant's disk is full,
+   * between two scheduled runs as much as during one. Without it, no slot gauges have values.
+   */
+  readonly replicationSlots?: {
+    readonly read: () => Promise<readonly SlotStatus[]>;
+    readonly onError: (error: unknown) => void;
+  };
+}
+
+export function createAggregatorMetrics(options: AggregatorMetricsOptions = {}): AggregatorMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'plant_aggregator_' });
   const registers = [registry];
@@ -54,6 +69,27 @@ export function createAggregatorMetrics(options: { defaultMetrics?: boolean } = 
     }),
   };
   for (const outcome of ['written', 'unchanged', 'removed']) metrics.hours.inc({ outcome }, 0);
+  const source = options.replicationSlots;
+  const slots = source ? scrapeRead(source.read, source.onError) : async () => Promise.resolve(undefined);
+  const slotGauge = (name: string, help: string, value: (slot: SlotStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['slot'],
+      registers,
+      async collect() {
+        const now = await slots();
+        // Rebuilt at every scrape: a dropped slot's series ends with it.
+        this.reset();
+        for (const slot of now ?? []) this.set({ slot: slot.slot }, value(slot));
+      },
+    });
+  slotGauge(
+    'plant_aggregator_replication_slot_retained_wal_bytes',
+    'WAL this plant keeps for a headquarters replication slot (plant_climate_<code>): grows while headquarters does not consume it',
+    (slot) => slot.retainedBytes,
+  );
+  slotGauge('plant_aggregator_replication_slot_active', '1 while a headquarters is connected to its replication slot, 0 while not', (slot) => (slot.active ? 1 : 0));
   return metrics;
 }
 

@@ -60,7 +60,7 @@ export {
   type RawPartitionStatus,
 } from './raw-partitions.js';
 export { plantPrefixOf, plantPrefixProblem } from './location-ids.js';
-export { PUBLICATION, PUBLISHED_TABLES, RAW_TABLE, publish, subscribe, unsubscribe, subscriptionName, headquartersFacts, replicationStatus, type HeadquartersFacts, type SubscriptionStatus, type SlotStatus, type PublishReport, type SubscribeReport } from './replication.js';
+export { PUBLICATION, PUBLISHED_TABLES, RAW_TABLE, publish, subscribe, unsubscribe, subscriptionName, headquartersFacts, replicationStatus, replicationSlots, replicationSubscriptions, type HeadquartersFacts, type SubscriptionStatus, type SlotStatus, type PublishReport, type SubscribeReport } from './replication.js';
 export {
   CHANGE_CAUSES,
   CursorTooOldError,

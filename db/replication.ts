@@ -346,7 +346,18 @@ export interface SlotStatus {
  * slots headquarters replicates from (the WAL each holds back is what to watch for disk).
  */
 export async function replicationStatus(db: Kysely<unknown>): Promise<{ subscriptions: SubscriptionStatus[]; slots: SlotStatus[] }> {
-  const { rows: subscriptions } = await sql<{ subscription: string; plant: string | null; enabled: boolean; ready: number; tables: number; last_msg: Date | null; errors: number }>`
+  return { subscriptions: await replicationSubscriptions(db), slots: await replicationSlots(db) };
+}
+
+/**
+ * At headquarters, each plant's subscription in this database: tables ready, the last message
+ * from the plant (a connected plant sends one at least every wal_sender_timeout / 2, 30 s by
+ * default, even with nothing to replicate) and apply errors. Reads only what any role may read
+ * (pg_subscription's public columns, the statistics views, headquarters_plant): `replication
+ * status` and the API's metrics both read it here.
+ */
+export async function replicationSubscriptions<DB>(db: Kysely<DB>): Promise<SubscriptionStatus[]> {
+  const { rows } = await sql<{ subscription: string; plant: string | null; enabled: boolean; ready: number; tables: number; last_msg: Date | null; errors: number }>`
     SELECT s.subname AS subscription, h.plant, s.subenabled AS enabled,
            (SELECT count(*) FILTER (WHERE r.srsubstate = 'r') FROM pg_subscription_rel r WHERE r.srsubid = s.oid)::int AS ready,
            (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid)::int AS tables,
@@ -355,19 +366,27 @@ export async function replicationStatus(db: Kysely<unknown>): Promise<{ subscrip
     FROM pg_subscription s LEFT JOIN headquarters_plant h ON h.subscription = s.subname
     WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
     ORDER BY s.subname`.execute(db);
-  const { rows: slots } = await sql<{ slot: string; active: boolean; retained: string }>`
+  return rows.map((row) => ({
+    subscription: row.subscription,
+    plant: row.plant,
+    enabled: row.enabled,
+    tablesReady: row.ready,
+    tables: row.tables,
+    lastMessageAt: row.last_msg,
+    applyErrors: row.errors,
+  }));
+}
+
+/**
+ * At a plant, the slots of this database that headquarters replicate from (named by
+ * subscriptionName) and the WAL each keeps. A slot nobody consumes (headquarters down, cut off,
+ * or gone) keeps every WAL segment from its restart point on, until the disk is full. Readable by
+ * any role (pg_replication_slots and pg_current_wal_lsn need no privilege): `replication status`
+ * and the aggregator's metrics both read it here.
+ */
+export async function replicationSlots<DB>(db: Kysely<DB>): Promise<SlotStatus[]> {
+  const { rows } = await sql<{ slot: string; active: boolean; retained: string }>`
     SELECT slot_name AS slot, active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint::text AS retained
     FROM pg_replication_slots WHERE database = current_database() AND slot_name LIKE 'plant\\_climate\\_%' ORDER BY slot_name`.execute(db);
-  return {
-    subscriptions: subscriptions.map((row) => ({
-      subscription: row.subscription,
-      plant: row.plant,
-      enabled: row.enabled,
-      tablesReady: row.ready,
-      tables: row.tables,
-      lastMessageAt: row.last_msg,
-      applyErrors: row.errors,
-    })),
-    slots: slots.map((row) => ({ slot: row.slot, active: row.active, retainedBytes: Number(row.retained) })),
-  };
+  return rows.map((row) => ({ slot: row.slot, active: row.active, retainedBytes: Number(row.retained) }));
 }

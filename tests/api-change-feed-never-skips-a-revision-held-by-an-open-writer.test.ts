@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
+import { parse } from 'yaml';
 import { sql } from 'kysely';
 import { pruneChangeHistory } from '../db/index.js';
 import { hoursOf, insertHourly, startApi, type RunningApi } from './support/api-app.js';
 import { until } from './support/aggregator-fixtures.js';
 import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { REPO } from './support/deploy-expressions.js';
 
 interface Entry {
   op: 'upsert' | 'delete';
@@ -16,6 +20,15 @@ interface Entry {
 interface Page {
   data: Entry[];
   next_after: number;
+}
+
+/** The SQL in the ChangeFeedHeld alert's description (prometheus/alerts.yml), as an operator would paste it. */
+function changeFeedHeldRunbookQuery(): string {
+  const groups = (parse(fs.readFileSync(path.join(REPO, 'prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { alert?: string; annotations?: { description?: string } }[] }[] }).groups;
+  const description = groups.flatMap((group) => group.rules).find((rule) => rule.alert === 'ChangeFeedHeld')?.annotations?.description ?? '';
+  const query = /SELECT a\.pid[^;]*;/.exec(description)?.[0];
+  if (!query) throw new Error('ChangeFeedHeld description names no SELECT a.pid …; query');
+  return query;
 }
 
 const H = (hour: number) => `2024-05-01T${String(hour).padStart(2, '0')}:00:00Z`;
@@ -107,6 +120,27 @@ describe('GET /v1/changes never skips a revision', () => {
       ['F-02', high],
     ]);
     expect(after.held).toBeNull();
+  });
+
+  it('the held gauges are read at scrape time: > 0 and the safe revision below the writer while it is open, 0 after it ends, with no feed read', async () => {
+    await caughtUp();
+    const scrape = async () => {
+      const text = await (await fetch(`${api.url}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+      return { held: value('plant_api_change_feed_held_revisions'), safe: value('plant_api_change_feed_safe_revision') };
+    };
+    expect((await scrape()).held).toBe(0);
+    // Nobody reads the feed from here on: a consumer that stopped must not hide (or leave behind) a held feed.
+    const { held, low, high } = await heldLowerRevision(4);
+    const during = await scrape();
+    expect(during.held).toBeGreaterThanOrEqual(2);
+    expect(during.safe).toBeLessThan(low);
+    // The query ChangeFeedHeld's description gives the operator finds this writer.
+    const { rows } = await database().pool.query<{ pid: number }>(changeFeedHeldRunbookQuery());
+    const writerPid = (await held.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+    expect(rows.map((row) => row.pid)).toEqual([writerPid]);
+    await held.query('COMMIT');
+    expect(await scrape()).toEqual({ held: 0, safe: high });
   });
 
   it('a waiting long-poll returns the held revision within a second of its COMMIT', async () => {

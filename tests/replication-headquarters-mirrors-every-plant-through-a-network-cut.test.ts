@@ -147,6 +147,11 @@ describe('a headquarters database mirrors every plant, through a network cut', (
     expect((await fetch(`${hqApi.url}/v1/changes`)).status).toBe(404);
     expect((await fetch(`${plantApi.url}/v1/changes`)).status).toBe(200);
     expect((await fetch(`${plantApi.url}/v1/audit`)).status).toBe(200);
+    // The headquarters API's metrics: the plant is heard from (keepalives at least every 30 s), no apply errors.
+    const metrics = await (await fetch(`${hqApi.url}/metrics`)).text();
+    const age = /^plant_api_headquarters_last_message_age_seconds\{subscription="plant_climate_pa",plant="PA"\} (\S+)$/m.exec(metrics)?.[1];
+    expect(Number(age)).toBeLessThan(60);
+    expect(metrics).toMatch(/^plant_api_headquarters_apply_errors\{subscription="plant_climate_pa",plant="PA"\} 0$/m);
   });
 
   it('takes a second plant into the same headquarters, connecting as a replication role, and serves both plants\' locations and hours', async () => {

@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { headquartersFacts, type HeadquartersFacts } from '../../db/index.js';
+import { Gauge } from 'prom-client';
+import { headquartersFacts, replicationSubscriptions, type HeadquartersFacts, type SubscriptionStatus } from '../../db/index.js';
+import { scrapeRead } from '../../runtime/scrape-read.js';
 import { apiErrors } from '../problems/api-errors.js';
 
 /**
@@ -50,7 +52,42 @@ async function headquarters(app: FastifyInstance): Promise<void> {
     if (plants.length === 0 || (what === 'raw' && rawReplicated)) return;
     throw apiErrors.notAtHeadquarters(`${request.routeOptions.url ?? request.url} ${WHY[what]}; ask the API of the plant (${plants.join(', ')}) instead`);
   });
+  subscriptionMetrics(app);
   return Promise.resolve();
 }
 
-export default fp(headquarters, { name: 'headquarters', fastify: '5.x', dependencies: ['database'] });
+/**
+ * Each plant's subscription, read at every scrape from the query `replication status` prints: a
+ * plant that stops sending (down, cut off, its slot dropped) or whose changes headquarters cannot
+ * apply (a duplicate key stops the apply) is otherwise silent at headquarters. No series at a plant.
+ */
+function subscriptionMetrics(app: FastifyInstance): void {
+  const subscriptions = scrapeRead(
+    () => replicationSubscriptions(app.db),
+    (error) => app.log.warn({ err: error }, 'metrics: cannot read the subscriptions'),
+  );
+  const gauge = (name: string, help: string, value: (subscription: SubscriptionStatus, now: number) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['subscription', 'plant'],
+      registers: [app.metrics],
+      async collect() {
+        const now = await subscriptions();
+        this.reset();
+        for (const subscription of now ?? []) this.set({ subscription: subscription.subscription, plant: subscription.plant ?? '' }, value(subscription, Date.now()));
+      },
+    });
+  gauge(
+    'plant_api_headquarters_last_message_age_seconds',
+    'At headquarters: seconds since the last message from the plant (a connected plant sends one at least every 30 s); +Inf while not connected',
+    (subscription, now) => (subscription.lastMessageAt ? Math.max(0, (now - subscription.lastMessageAt.getTime()) / 1000) : Number.POSITIVE_INFINITY),
+  );
+  gauge(
+    'plant_api_headquarters_apply_errors',
+    'At headquarters: errors applying the plant\'s changes since the statistics were reset (pg_stat_subscription_stats; a duplicate key stops the apply until fixed)',
+    (subscription) => subscription.applyErrors,
+  );
+}
+
+export default fp(headquarters, { name: 'headquarters', fastify: '5.x', dependencies: ['database', 'metrics'] });

@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Gauge } from 'prom-client';
-import { CursorTooOldError, readChanges, type ChangePage as Page } from '../../db/index.js';
+import { CursorTooOldError, readChangeHorizon, readChanges, type ChangePage as Page } from '../../db/index.js';
 import { parseDuration } from '../../runtime/duration.js';
+import { scrapeRead } from '../../runtime/scrape-read.js';
 import { apiErrors } from '../problems/api-errors.js';
 import { sendJsonText } from '../replies/json-reply.js';
 import { ChangePage, problemResponses } from '../schemas.js';
@@ -52,11 +53,34 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
       this.set(app.changes.waiters);
     },
   });
-  // > 0 for long: an open writing transaction holds the feed (consumers see nothing above it).
-  const held = new Gauge({
+  // Read at scrape time, not at each feed read: with no consumer reading (all stopped, or all
+  // waiting on a feed held since before they came), a value set by the last read would hide an
+  // open writer, or keep showing one that ended long ago. One horizon read (a pg_locks scan) per scrape.
+  const horizon = scrapeRead(
+    () => readChangeHorizon(app.db),
+    (error) => app.log.warn({ err: error }, 'metrics: cannot read the change feed horizon'),
+  );
+  // > 0 with the safe revision standing still: an open writing transaction holds the feed
+  // (consumers see nothing above it): the ChangeFeedHeld alert.
+  new Gauge({
     name: 'plant_api_change_feed_held_revisions',
-    help: 'At the last read of GET /v1/changes: revisions drawn above what the feed may serve, because a transaction that drew a lower one is still open',
+    help: 'Revisions drawn above what GET /v1/changes may serve now, because a transaction that drew a lower one is still open (0 when the database cannot be read)',
     registers: [app.metrics],
+    async collect() {
+      const now = await horizon();
+      if (now) this.set(now.last - now.safe);
+      else this.reset();
+    },
+  });
+  new Gauge({
+    name: 'plant_api_change_feed_safe_revision',
+    help: 'The highest revision GET /v1/changes serves now: it stands still while an open writer holds the feed',
+    registers: [app.metrics],
+    async collect() {
+      const now = await horizon();
+      if (now) this.set(now.safe);
+      else this.reset();
+    },
   });
   app.get(
     '/changes',
@@ -100,7 +124,6 @@ const routes: FastifyPluginCallbackTypebox = (app, _options, done) => {
         for (;;) {
           const since = app.changes.generation;
           const page = await read();
-          held.set(page.horizon.last - page.horizon.safe);
           const remaining = deadline - Date.now();
           if (page.count > 0 || remaining <= 0 || !gone) return send(reply, request, page);
           // Held by an open writer, or no LISTEN session: a rollback (or a missed commit) wakes no one.

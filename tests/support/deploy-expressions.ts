@@ -44,6 +44,13 @@ export const INTERFACE_METRICS = {
     'plant_aggregator_last_verify_timestamp_seconds',
     'plant_aggregator_raw_readings_outside_partitions',
     'plant_aggregator_raw_partitions_ahead_seconds',
+    'plant_aggregator_replication_slot_retained_wal_bytes',
+    'plant_aggregator_replication_slot_active',
+    'plant_api_change_feed_waiters',
+    'plant_api_change_feed_held_revisions',
+    'plant_api_change_feed_safe_revision',
+    'plant_api_headquarters_last_message_age_seconds',
+    'plant_api_headquarters_apply_errors',
   ],
   histograms: [
     'plant_collector_poll_duration_seconds',
