@@ -1,16 +1,12 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, it } from 'vitest';
 import { createLogger } from '../runtime/logger.js';
 import { useTestDatabase } from './support/database.js';
 import { describeWithPeer, peers } from './support/peers.js';
-import { readingOfEachLocation, withTestCollector } from './support/collector-in-process.js';
-import { PYMODBUS_REGISTERS, pymodbusDevicesYaml, startPymodbus, type PymodbusServer } from './support/pymodbus-peer.js';
-import { expectDeadUnitContained, rtuBusDevicesYaml, RTU_BUS_EXPECTED_ROWS, RTU_BUS_REGISTERS, RTU_BUS_SPARSE_UNITS } from './support/rtu-bus.js';
-
-const INTERVAL_MS = 400;
-const TIMEOUT_MS = 250;
+import { PYMODBUS_REGISTERS, startPymodbus, type PymodbusServer } from './support/pymodbus-peer.js';
+import { expectRtuBusRead, RTU_BUS_REGISTERS, RTU_BUS_SPARSE_UNITS } from './support/rtu-bus.js';
 
 /**
  * pymodbus serving raw RTU frames (address, PDU, CRC; no MBAP header) over TCP, what a serial
@@ -35,15 +31,6 @@ describeWithPeer(peers.pymodbus, 'collector against pymodbus serving RTU over TC
 
   it('reads every live unit on the line, splits the refused read, and a dead unit costs only its timeout until its breaker opens', async () => {
     const line = `transport: rtu-over-tcp\nhost: 127.0.0.1\nport: ${server.ready.port}\nbaud_rate: 115200`;
-    const text = `
-gateway: gw-rtu-tcp
-poll_interval: ${INTERVAL_MS}ms
-timeout: ${TIMEOUT_MS}ms
-write: { max_delay: 100ms }
-devices:${pymodbusDevicesYaml(line)}${rtuBusDevicesYaml(line)}`;
-    await withTestCollector({ text, database: database(), dataDir: dir, log }, async (running) => {
-      expect(await readingOfEachLocation(database(), 4)).toEqual(RTU_BUS_EXPECTED_ROWS);
-      await expectDeadUnitContained(running);
-    });
+    await expectRtuBusRead('gw-rtu-tcp', line, { database: database(), dataDir: dir, log });
   });
 });

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureEmbeddedPostgres } from '../db/index.js';
 import { createLogger } from '../runtime/logger.js';
-import { BinProcess, binEnv, describeWithComponents, freePort, freshDataDir, pollUntil, removeDataDir } from './support/deploy-processes.js';
+import { BinProcess, binEnv, describeWithComponents, freshDataDir, launcherPorts, pollUntil, removeDataDir } from './support/deploy-processes.js';
 
 /**
  * `npm start` as a plant engineer runs it (node dist/bin/plant-climate.js start, which is what
@@ -37,12 +37,7 @@ describeWithComponents('npm start (plant-climate start) on the embedded default'
 
   beforeAll(async () => {
     dataDir = freshDataDir('start-e2e-');
-    env = binEnv({
-      PLANT_DATA_DIR: dataDir,
-      PORT: String(await freePort()),
-      COLLECTOR_METRICS_PORT: String(await freePort()),
-      AGGREGATOR_METRICS_PORT: String(await freePort()),
-    });
+    env = binEnv({ PLANT_DATA_DIR: dataDir, ...(await launcherPorts()) });
   });
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadGatewayConfig } from '../collectors/index.js';
-import { BinProcess, binEnv, describeWithComponents, freePort, freshDataDir, pollUntil, removeDataDir } from './support/deploy-processes.js';
+import { BinProcess, binEnv, describeWithComponents, freshDataDir, launcherPorts, pollUntil, removeDataDir } from './support/deploy-processes.js';
 
 const LOCATIONS = ['SIM-01', 'SIM-02', 'SIM-03', 'SIM-04'];
 
@@ -24,12 +24,7 @@ describeWithComponents('npm start --transport rtu-over-tcp', () => {
 
   beforeAll(async () => {
     dataDir = freshDataDir('start-rtu-');
-    env = binEnv({
-      PLANT_DATA_DIR: dataDir,
-      PORT: String(await freePort()),
-      COLLECTOR_METRICS_PORT: String(await freePort()),
-      AGGREGATOR_METRICS_PORT: String(await freePort()),
-    });
+    env = binEnv({ PLANT_DATA_DIR: dataDir, ...(await launcherPorts()) });
   });
 
   afterAll(async () => {

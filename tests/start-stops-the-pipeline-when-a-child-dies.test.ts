@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { useTestDatabase } from './support/database.js';
-import { BinProcess, binEnv, describeWithComponents, freePort } from './support/deploy-processes.js';
+import { BinProcess, binEnv, describeWithComponents, launcherPorts } from './support/deploy-processes.js';
 
 function alive(pid: number): boolean {
   try {
@@ -42,12 +42,7 @@ describeWithComponents('plant-climate start, stopping', () => {
   });
 
   async function startLauncher(): Promise<Map<string, number>> {
-    launcher = new BinProcess('plant-climate', ['start', '--config', gatewayConfig], {
-      ...env,
-      PORT: String(await freePort()),
-      COLLECTOR_METRICS_PORT: String(await freePort()),
-      AGGREGATOR_METRICS_PORT: String(await freePort()),
-    });
+    launcher = new BinProcess('plant-climate', ['start', '--config', gatewayConfig], { ...env, ...(await launcherPorts()) });
     await launcher.stdoutLine(/status page\s+http/, 120_000);
     return new Map(
       launcher

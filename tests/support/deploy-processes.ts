@@ -152,6 +152,15 @@ export function binEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, LOG_LEVEL: 'info', ...overrides };
 }
 
+/** What `plant-climate start` needs on top of binEnv: the API's and both metrics ports, each a free one. */
+export async function launcherPorts(): Promise<Record<'PORT' | 'COLLECTOR_METRICS_PORT' | 'AGGREGATOR_METRICS_PORT', string>> {
+  return {
+    PORT: String(await freePort()),
+    COLLECTOR_METRICS_PORT: String(await freePort()),
+    AGGREGATOR_METRICS_PORT: String(await freePort()),
+  };
+}
+
 /**
  * Why the components `plant-climate start` runs cannot be used yet (their placeholder CLIs are
  * still in place, or dist/ is not built), or `undefined` when they can.

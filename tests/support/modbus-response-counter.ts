@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { TcpProxy } from './modbus-tcp-proxy.js';
 
 /**
  * A Modbus TCP forwarder in front of one device port that counts the read responses it hands to
@@ -7,46 +7,33 @@ import net from 'node:net';
  * response has been read by the collector before it kills it.
  */
 export class ModbusResponseCounter {
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
   readonly served = new Map<number, number>();
   #paused = false;
+  #proxy: TcpProxy | undefined;
   port = 0;
 
-  private constructor(target: { host: string; port: number }) {
-    this.#server = net.createServer((client) => {
-      const upstream = net.connect(target.port, target.host);
-      for (const socket of [client, upstream]) {
-        this.#sockets.add(socket);
-        socket.on('error', () => {});
-        socket.on('close', () => {
-          this.#sockets.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      let pending = Buffer.alloc(0);
-      upstream.on('data', (chunk: Buffer) => {
-        pending = Buffer.concat([pending, chunk]);
-        // MBAP header: transaction id, protocol id, length (of unit id + PDU), unit id; then the function code.
-        while (pending.length >= 8 && pending.length >= 6 + pending.readUInt16BE(4)) {
-          const frame = pending.subarray(0, 6 + pending.readUInt16BE(4));
-          pending = pending.subarray(frame.length);
-          if (this.#paused || client.destroyed) continue;
-          const unit = frame[6] ?? 0;
-          const fn = frame[7] ?? 0;
-          if (fn === 3 || fn === 4) this.served.set(unit, (this.served.get(unit) ?? 0) + 1);
-          client.write(frame);
-        }
-      });
-    });
-  }
+  private constructor() {}
 
   static async start(target: { host: string; port: number }): Promise<ModbusResponseCounter> {
-    const counter = new ModbusResponseCounter(target);
-    await new Promise<void>((resolve) => counter.#server.listen(0, '127.0.0.1', resolve));
-    counter.port = (counter.#server.address() as net.AddressInfo).port;
+    const counter = new ModbusResponseCounter();
+    counter.#proxy = await TcpProxy.start(target, () => {
+      let pending = Buffer.alloc(0);
+      return {
+        response: (chunk, send) => {
+          pending = Buffer.concat([pending, chunk]);
+          // MBAP header: transaction id, protocol id, length (of unit id + PDU), unit id; then the function code.
+          while (pending.length >= 8 && pending.length >= 6 + pending.readUInt16BE(4)) {
+            const frame = pending.subarray(0, 6 + pending.readUInt16BE(4));
+            pending = pending.subarray(frame.length);
+            if (counter.#paused || !send(frame)) continue;
+            const unit = frame[6] ?? 0;
+            const fn = frame[7] ?? 0;
+            if (fn === 3 || fn === 4) counter.served.set(unit, (counter.served.get(unit) ?? 0) + 1);
+          }
+        },
+      };
+    });
+    counter.port = counter.#proxy.port;
     return counter;
   }
 
@@ -65,7 +52,6 @@ export class ModbusResponseCounter {
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.#sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#proxy?.stop();
   }
 }

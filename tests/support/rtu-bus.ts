@@ -1,7 +1,8 @@
 import { expect } from 'vitest';
 import type { CollectorMetrics, RunningCollector } from '../../collectors/index.js';
+import { readingOfEachLocation, withTestCollector, type TestCollectorOptions } from './collector-in-process.js';
 import { waitFor } from './modbus-processes.js';
-import { deviceFields, PYMODBUS_EXPECTED_ROWS } from './pymodbus-peer.js';
+import { deviceFields, PYMODBUS_EXPECTED_ROWS, pymodbusDevicesYaml } from './pymodbus-peer.js';
 
 /**
  * Two more units for RTU line tests, next to PYMODBUS_REGISTERS: unit 5 implements input 0 and 3
@@ -73,4 +74,23 @@ export async function expectDeadUnitContained(collector: RunningCollector): Prom
   expect(deadTimeouts).toBeLessThanOrEqual(6);
   expect(counts.get('py-dead/ok')).toBeUndefined();
   expect(await skippedLive(metrics)).toEqual(skippedBefore);
+}
+
+/**
+ * The whole check of an RTU line to pymodbus's bus (PYMODBUS_REGISTERS and RTU_BUS_REGISTERS),
+ * whatever carries it (`line`: the transport's fields): the collector reads every live unit, then
+ * expectDeadUnitContained. Polled every 400 ms with a 250 ms timeout, so the dead unit's breaker
+ * opens within a few rounds.
+ */
+export async function expectRtuBusRead(gateway: string, line: string, options: Omit<TestCollectorOptions, 'text'>): Promise<void> {
+  const text = `
+gateway: ${gateway}
+poll_interval: 400ms
+timeout: 250ms
+write: { max_delay: 100ms }
+devices:${pymodbusDevicesYaml(line)}${rtuBusDevicesYaml(line)}`;
+  await withTestCollector({ ...options, text }, async (running) => {
+    expect(await readingOfEachLocation(options.database, 4)).toEqual(RTU_BUS_EXPECTED_ROWS);
+    await expectDeadUnitContained(running);
+  });
 }
