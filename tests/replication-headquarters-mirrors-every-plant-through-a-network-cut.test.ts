@@ -37,9 +37,18 @@ async function newPlant(plants: TestDatabase[], code: string, locIds: readonly s
   return plant;
 }
 
-/** Waits until every published table holds the same rows at headquarters as at the plants together. */
+/**
+ * Waits until every subscribed table has finished its first copy (an empty table's checksum
+ * matches before its copy is done) and every published table holds the same rows at
+ * headquarters as at the plants together.
+ */
 async function converged(hq: HeadquartersServer, plants: readonly TestDatabase[]): Promise<void> {
   const schema = plants[0]?.schema ?? '';
+  await until(
+    async () => (await query(hq.url, "SELECT 1 FROM pg_subscription_rel WHERE srsubstate <> 'r'")).length === 0,
+    30_000,
+    "headquarters' first copy of every subscribed table",
+  );
   for (const table of PUBLISHED_TABLES) {
     const key = KEYS[table] ?? 'loc_id';
     // Headquarters holds each plant's rows, told apart by the plant prefix of loc_id.
